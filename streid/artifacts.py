@@ -32,6 +32,7 @@ import numpy as np
 import scipy.io
 
 from .cli import UserError
+from .datasets import FRAMES_PER_BIN
 
 MODEL_ROOT = Path("model")
 
@@ -125,6 +126,16 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def __getitem__(self, index) -> Split:
+        """The images selected by ``index`` (a slice or an index array)."""
+        return Split(self.features[index], self.labels[index], self.cams[index], self.frames[index])
+
+    @staticmethod
+    def concatenate(splits) -> Split:
+        """One split holding ``splits`` in order (step 6's [query; gallery] set)."""
+        fields = ("features", "labels", "cams", "frames")
+        return Split(*(np.concatenate([getattr(s, f) for s in splits]) for f in fields))
+
 
 @dataclass
 class FeatureSet:
@@ -213,17 +224,31 @@ def save_features(path: str | os.PathLike, query: Split, gallery: Split) -> None
 
 
 # -- pytorch_result2.mat: the spatial-temporal histograms --------------------------------------
-def load_distribution(name: str) -> np.ndarray:
-    """Read ``model/<name>/pytorch_result2.mat``: the (cameras, cameras, bins) histograms."""
+def load_distribution(name: str) -> tuple[np.ndarray, float]:
+    """Read ``model/<name>/pytorch_result2.mat``.
+
+    Returns:
+        (distribution, interval): the (cameras, cameras, bins) histograms and the frames per
+        bin (recorded by step 4; files from the original, without it, used 100).
+    """
     path = artifact_path(name, DISTRIBUTION_FILE)
-    dist = np.asarray(loadmat_checked(path, ("distribution",))["distribution"], dtype=np.float64)
+    data = loadmat_checked(path, ("distribution",))
+    dist = np.asarray(data["distribution"], dtype=np.float64)
     if dist.ndim != 3 or dist.shape[0] != dist.shape[1] or 0 in dist.shape:
         raise UserError(
             f"{path}: distribution has shape {dist.shape}, expected (cameras, cameras, bins)"
         )
     if not np.all(np.isfinite(dist)) or dist.min() < 0:
         raise UserError(f"{path}: distribution must hold finite, non-negative values")
-    return dist
+    interval = float(np.ravel(data.get("interval", FRAMES_PER_BIN))[0])
+    if not interval > 0:
+        raise UserError(f"{path}: interval must be a positive number of frames, got {interval}")
+    return dist, interval
+
+
+def save_distribution(path: str | os.PathLike, distribution: np.ndarray, interval: float):
+    """Write ``pytorch_result2.mat``: the original's ``distribution`` key, plus ``interval``."""
+    savemat_atomic(path, {"distribution": distribution, "interval": float(interval)})
 
 
 # -- all_scores.mat: a large matrix, written and read in column blocks -------------------------

@@ -46,6 +46,9 @@ MARKET_SEQUENCE_FRAMES = {
 
 SPLITS = ("train_all", "train", "val", "query", "gallery")
 
+# Frames per time-gap bin, the same for both datasets; ``pytorch_result2.mat`` records it.
+FRAMES_PER_BIN = 100
+
 
 @dataclass(frozen=True)
 class NameInfo:
@@ -154,7 +157,7 @@ MARKET = DatasetSpec(
     num_classes=751,
     num_cameras=8,
     num_bins=5000,
-    interval=100,
+    interval=FRAMES_PER_BIN,
     prepared_dir="dataset/market_rename",
     raw_format="PPPP_cCsS_FFFFFF_BB.jpg",
     raw_regex=re.compile(
@@ -174,7 +177,7 @@ DUKE = DatasetSpec(
     num_classes=702,
     num_cameras=8,
     num_bins=3000,
-    interval=100,
+    interval=FRAMES_PER_BIN,
     prepared_dir="dataset/DukeMTMC_prepare",
     raw_format="PPPP_cC_fFFFFFFF.jpg",
     raw_regex=re.compile(r"^(?P<pid>-1|\d{4})_c(?P<cam>\d)_f(?P<frame>\d{7})\.jpg$"),

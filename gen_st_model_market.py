@@ -1,0 +1,20 @@
+"""Step 4 (Market-1501): the spatial-temporal model, camera-pair histograms of time gaps.
+
+    python gen_st_model_market.py --name ft_ResNet50_pcb_market_e --data_dir dataset/market_rename
+
+Reads only the file names under <data_dir>/train_all/ and writes
+model/<name>/pytorch_result2.mat (key `distribution`, cameras x cameras x bins).
+"""
+
+from streid.cli import entry_point
+from streid.datasets import MARKET
+from streid.steps import gen_st_model_main
+
+
+@entry_point
+def main(argv=None):
+    return gen_st_model_main(MARKET, argv)
+
+
+if __name__ == "__main__":
+    main()

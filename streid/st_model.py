@@ -1,0 +1,273 @@
+"""The spatial-temporal stream: camera-pair time-gap histograms, Parzen smoothing, joint score.
+
+Step 4 learns, for every ordered camera pair (a, b), a histogram of the time gaps between the
+sightings of the same training identity in camera a and in camera b, where a is the camera
+that saw the person later. Step 5 smooths each histogram with a truncated Gaussian (a Parzen
+window), looks up the probability of a query/gallery pair's time gap, and fuses it with the
+visual similarity by logistic smoothing (eq. 6 of the paper):
+
+    joint = 1 / (1 + exp(-alpha * s)) * 1 / (1 + 2 * exp(-alpha * p))
+
+Everything here is vectorised and gives the same numbers as the original's per-element loops
+(``tests/reference.py`` keeps those loops, and the tests compare the two).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.ndimage
+
+from .cli import UserError
+
+EPS = 1e-7  # the original's guard in every division by a count or a histogram sum
+
+
+def check_cameras(cams: np.ndarray, num_cameras: int, what: str, names: Sequence[str] = ()):
+    """UserError if a camera id has no row in a ``num_cameras`` x ``num_cameras`` histogram.
+
+    Args:
+        cams: (N,) 1-based camera ids.
+        what: where the ids come from, for the message (e.g. "query_cam").
+        names: optional file names, to name the offending file.
+    """
+    bad = np.flatnonzero((cams < 1) | (cams > num_cameras))
+    if bad.size:
+        i = int(bad[0])
+        where = f" ({names[i]})" if len(names) else ""
+        raise UserError(
+            f"{what} holds camera id {int(cams[i])}{where}, but the spatial-temporal "
+            f"histogram has rows for cameras 1-{num_cameras} only"
+        )
+
+
+def time_gap_bins(later_frames: np.ndarray, earlier_frames: np.ndarray, interval: float):
+    """``int(|a - b| / interval)`` elementwise, as the original's ``int(diff / interval)``.
+
+    For integer frames, ``//`` gives exactly the truncation of the true division (the gap
+    is never negative), and it stays an integer array.
+    """
+    gap = np.abs(later_frames - earlier_frames)
+    if np.issubdtype(gap.dtype, np.integer) and float(interval).is_integer():
+        return gap // int(interval)
+    return (gap / interval).astype(np.int64)
+
+
+def camera_pair_histograms(
+    labels: np.ndarray,
+    cams: np.ndarray,
+    frames: np.ndarray,
+    num_cameras: int,
+    num_bins: int,
+    interval: float,
+) -> np.ndarray:
+    """Step 4: the normalised time-gap histogram of every ordered camera pair.
+
+    For each identity and camera, the mean frame of its images (the original divides by
+    ``count + 1e-7``, kept). For each identity seen in both cameras j < k, the gap between
+    the two means falls in bin ``int(gap / interval)`` of ``[j][k]`` if the mean in j is
+    later, else of ``[k][j]`` (ties go to ``[k][j]``). Each histogram is then divided by
+    ``its sum + 1e-7``.
+
+    Args:
+        labels: (N,) class index of each training image, 0..K-1 (ImageFolder targets).
+        cams: (N,) 1-based camera ids, at most ``num_cameras``.
+        frames: (N,) frame numbers.
+        num_cameras, num_bins, interval: from the dataset spec.
+
+    Returns:
+        (num_cameras, num_cameras, num_bins) float64 array; ``[a][b][t]`` is the share of
+        identities seen in camera a about ``t * interval`` frames after camera b.
+
+    Raises:
+        UserError: empty input, a camera id out of range, or a gap beyond the last bin.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    cams = np.asarray(cams, dtype=np.int64)
+    frames = np.asarray(frames)
+    if labels.size == 0:
+        raise UserError("no training images: the spatial-temporal model needs train_all/")
+    if labels.min() < 0:
+        raise UserError("training labels must be class indices 0..K-1, found a negative one")
+    check_cameras(cams, num_cameras, "the training set")
+
+    num_classes = int(labels.max()) + 1
+    cell = labels * num_cameras + (cams - 1)
+    size = num_classes * num_cameras
+    # Sums of integer frames are exact in float64, in any order.
+    sums = np.bincount(cell, weights=frames.astype(np.float64), minlength=size)
+    counts = np.bincount(cell, minlength=size).astype(np.float64)
+    sums, counts = sums.reshape(num_classes, num_cameras), counts.reshape(num_classes, -1)
+    mean = sums / (counts + EPS)
+
+    j, k = np.triu_indices(num_cameras, k=1)  # all camera pairs j < k
+    seen = (counts[:, j] > 0) & (counts[:, k] > 0)  # (classes, pairs)
+    mean_j, mean_k = mean[:, j], mean[:, k]
+    j_later = mean_j > mean_k
+    gap = np.where(j_later, mean_j - mean_k, mean_k - mean_j)[seen]
+    bins = (gap / interval).astype(np.int64)
+    if bins.size and bins.max() >= num_bins:
+        raise UserError(
+            f"a training time gap of {gap.max():.0f} frames falls beyond the last of "
+            f"{num_bins} bins of {interval:g} frames; check the frame numbers of train_all/"
+        )
+    later = np.where(j_later, j, k)[seen]
+    earlier = np.where(j_later, k, j)[seen]
+    flat = (later * num_cameras + earlier) * num_bins + bins
+    hist = np.bincount(flat, minlength=num_cameras * num_cameras * num_bins).astype(np.float64)
+    hist = hist.reshape(num_cameras, num_cameras, num_bins)
+    return hist / (hist.sum(axis=2, keepdims=True) + EPS)
+
+
+def gaussian_kernel(sigma: float) -> np.ndarray:
+    """The original's truncated Gaussian, ``g(d)`` for ``d = -D..D`` with D = floor(3 sigma).
+
+    ``g(d) = exp(-d^2 / (2 sigma^2)) / (sigma sqrt(2 pi))``, computed with the original's
+    expression so that the kernel values are bit-identical.
+    """
+    if not sigma > 0:
+        raise UserError(f"--smooth must be positive, got {sigma}")
+    half = math.floor(3 * sigma)
+    d = np.arange(half + 1, dtype=np.float64)
+    g = 1.0 / (sigma * math.sqrt(2 * math.pi)) * np.exp(-np.power(d, 2) / (2 * np.power(sigma, 2)))
+    return np.concatenate([g[:0:-1], g])
+
+
+def smooth_histograms(distribution: np.ndarray, sigma: float) -> np.ndarray:
+    """Step 5's Parzen smoothing of every histogram, then renormalisation.
+
+    ``out[i] = sum over |d| <= floor(3 sigma) of g(|d|) * h[i + d]``, terms outside the
+    histogram dropped (the original builds this as a banded matrix product); each smoothed
+    histogram is then divided by ``its sum + 1e-7``.
+
+    Args:
+        distribution: (C, C, B) histograms from step 4.
+        sigma: Gaussian width, in bins (``--smooth``).
+
+    Returns:
+        (C, C, B) float64, the smoothed and renormalised histograms.
+    """
+    kernel = gaussian_kernel(sigma)
+    smoothed = scipy.ndimage.correlate1d(
+        np.asarray(distribution, dtype=np.float64), kernel, axis=2, mode="constant", cval=0.0
+    )
+    return smoothed / (smoothed.sum(axis=2, keepdims=True) + EPS)
+
+
+class SpatialTemporalModel:
+    """Lookup of the smoothed time-gap probability for query/gallery pairs.
+
+    For query (camera qc, frame qf) and gallery (gc, gf): if ``qf > gf`` the probability is
+    ``dist[qc-1][gc-1][bin]``, else ``dist[gc-1][qc-1][bin]``, with
+    ``bin = int(|qf - gf| / interval)``.
+
+    Deviation from the original: a gap beyond the last bin gets probability 0 (the original
+    raises IndexError). Such a gap is longer than any seen in training, so 0 is the value
+    the histogram would give it.
+
+    Args:
+        smoothed: (C, C, B) output of :func:`smooth_histograms`.
+        interval: frames per bin.
+    """
+
+    def __init__(self, smoothed: np.ndarray, interval: float):
+        self.num_cameras, _, self.num_bins = smoothed.shape
+        self.interval = interval
+        # One flat table, with a trailing 0 that every out-of-range gap points to.
+        self.table = np.append(np.asarray(smoothed, dtype=np.float64).ravel(), 0.0)
+        self._outside = self.table.size - 1
+        self._factor_alpha = None
+
+    @classmethod
+    def from_histograms(cls, distribution: np.ndarray, sigma: float, interval: float):
+        """Smooth step 4's histograms (:func:`smooth_histograms`) and build the lookup."""
+        return cls(smooth_histograms(distribution, sigma), interval)
+
+    def check_cameras(self, cams: np.ndarray, what: str) -> None:
+        check_cameras(cams, self.num_cameras, what)
+
+    def table_index(self, q_cams, q_frames, g_cams, g_frames) -> np.ndarray:
+        """Flat table index of each pair; arguments broadcast against each other.
+
+        Call with ``q[:, None]`` and ``g[None, :]`` for a (queries, gallery) block.
+        """
+        q_later = q_frames > g_frames
+        later = np.where(q_later, q_cams, g_cams) - 1
+        earlier = np.where(q_later, g_cams, q_cams) - 1
+        bins = time_gap_bins(q_frames, g_frames, self.interval)
+        index = (later * self.num_cameras + earlier) * self.num_bins + bins
+        return np.where(bins < self.num_bins, index, self._outside)
+
+    def probability(self, q_cams, q_frames, g_cams, g_frames) -> np.ndarray:
+        """The spatial-temporal probability p of each pair (float64); arguments broadcast."""
+        return self.table[self.table_index(q_cams, q_frames, g_cams, g_frames)]
+
+    def st_denominator(self, alpha: float) -> np.ndarray:
+        """``1 + 2 exp(-alpha p)`` for every table entry, the second factor's denominator.
+
+        Computed once per alpha on the table instead of once per pair: the elementwise
+        result is the same.
+        """
+        if self._factor_alpha != alpha:
+            self._factor = 1 + 2 * np.exp(-alpha * self.table)
+            self._factor_alpha = alpha
+        return self._factor
+
+
+def visual_factor(similarity: np.ndarray, alpha: float) -> np.ndarray:
+    """``1 / (1 + exp(-alpha s))``, in the similarity's precision as in the original."""
+    return 1 / (1 + np.exp(-alpha * similarity))
+
+
+def joint_scores(similarity: np.ndarray, st_index: np.ndarray, st: SpatialTemporalModel, alpha):
+    """The joint score of eq. 6 for a block of pairs.
+
+    Evaluated in the original's order, ``(1/(1+exp(-alpha s)) * 1) / (1+2 exp(-alpha p))``,
+    so the values are bit-identical: the first factor in the features' precision (float32
+    for step 3's features), the result float64.
+
+    Args:
+        similarity: (..., ) cosine similarities s.
+        st_index: same shape, from :meth:`SpatialTemporalModel.table_index`.
+    """
+    return visual_factor(similarity, alpha) / st.st_denominator(alpha)[st_index]
+
+
+def normalize_rows(features: np.ndarray) -> np.ndarray:
+    """L2-normalise each row, with the original's expression (bit-identical results)."""
+    return features / np.power(np.sum(np.power(features, 2), axis=1), 0.5)[:, None]
+
+
+STREAMS = ("joint", "visual", "st")
+
+
+def pair_scores(query, gallery, st: SpatialTemporalModel, alpha: float, stream: str = "joint"):
+    """Scores of every (query, gallery) pair of two blocks: the one function behind the
+    rankings of step 5 and the all-pairs matrix of step 6.
+
+    Args:
+        query, gallery: :class:`streid.artifacts.Split` blocks with L2-normalised features.
+        stream: "joint" (the paper's score), "visual" (cosine similarity only) or "st"
+            (spatial-temporal probability only): the ablations of the paper's table.
+
+    Returns:
+        (len(query), len(gallery)) scores, higher is better.
+    """
+    if stream == "st":
+        return st.probability(
+            query.cams[:, None],
+            query.frames[:, None],
+            gallery.cams[None, :],
+            gallery.frames[None, :],
+        )
+    similarity = query.features @ gallery.features.T
+    if stream == "visual":
+        return similarity
+    if stream != "joint":
+        raise ValueError(f"unknown stream {stream!r}, expected one of {STREAMS}")
+    index = st.table_index(
+        query.cams[:, None], query.frames[:, None], gallery.cams[None, :], gallery.frames[None, :]
+    )
+    return joint_scores(similarity, index, st, alpha)

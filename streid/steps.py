@@ -1,0 +1,56 @@
+"""Command-line bodies of the steps that exist in a Market-1501 and a DukeMTMC-reID version.
+
+``gen_st_model_market.py`` and ``gen_st_model_duke.py`` (and the two ``evaluate_rerank_*``
+scripts) differ only by their dataset spec; both call the function here.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .artifacts import DISTRIBUTION_FILE, MODEL_ROOT, save_distribution
+from .cli import UserError
+from .datasets import DatasetSpec, image_folder
+from .st_model import camera_pair_histograms, check_cameras
+
+DEFAULT_NAME = "ft_ResNet50"
+
+
+def gen_st_model_main(spec: DatasetSpec, argv=None) -> Path:
+    """Step 4: learn the camera-pair time-gap histograms from the names under train_all/."""
+    parser = argparse.ArgumentParser(
+        description=f"Step 4 ({spec.title}): spatial-temporal model from the training names. "
+        f"Writes model/<name>/{DISTRIBUTION_FILE}."
+    )
+    parser.add_argument(
+        "--data_dir",
+        default=spec.prepared_dir,
+        help="prepare.py's output folder, holding train_all/ (default: %(default)s)",
+    )
+    parser.add_argument("--name", default=DEFAULT_NAME, help="run name (default: %(default)s)")
+    args = parser.parse_args(argv)
+
+    train_dir = Path(args.data_dir) / "train_all"
+    if not train_dir.is_dir():
+        raise UserError(
+            f"{args.data_dir} has no train_all/ folder: run step 1 (prepare.py "
+            f"--{'Market' if spec.key == 'market' else 'Duke'}) or point --data_dir at its output"
+        )
+    # Only the names are read (the label of an image is its ImageFolder class index, as in
+    # the original), so the images themselves may be empty placeholder files.
+    paths, targets, classes = image_folder(train_dir)
+    if not paths:
+        raise UserError(f"{train_dir} holds no images")
+    _, cams, frames = spec.parse_names(paths)
+    check_cameras(cams, spec.num_cameras, str(train_dir), names=paths)
+    distribution = camera_pair_histograms(
+        targets, cams, frames, spec.num_cameras, spec.num_bins, spec.interval
+    )
+    out = MODEL_ROOT / args.name / DISTRIBUTION_FILE
+    save_distribution(out, distribution, spec.interval)
+    print(
+        f"wrote {out}: {spec.num_cameras}x{spec.num_cameras} camera pairs x {spec.num_bins} "
+        f"bins of {spec.interval} frames, from {len(paths)} images of {len(classes)} identities"
+    )
+    return out

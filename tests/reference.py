@@ -1,0 +1,138 @@
+"""Plain-loop references of the original's computations, written from ORIGINAL.md.
+
+These follow the original scripts statement by statement (per-element Python loops, dense
+matrices) and are slow on purpose: the vectorised code in ``streid`` must give the same
+numbers. Nothing here is used outside the tests.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+# -- step 4 ------------------------------------------------------------------------------------
+def histograms(labels, cams, frames, num_classes, num_cameras=8, num_bins=5000, interval=100.0):
+    eps = 0.0000001
+    st_sum = np.zeros((num_classes, num_cameras))
+    st_count = np.zeros((num_classes, num_cameras))
+    for i in range(len(cams)):
+        st_sum[labels[i]][cams[i] - 1] += frames[i]
+        st_count[labels[i]][cams[i] - 1] += 1
+    st_avg = st_sum / (st_count + eps)
+    dist = np.zeros((num_cameras, num_cameras, num_bins))
+    for i in range(num_classes):
+        for j in range(num_cameras - 1):
+            for k in range(j + 1, num_cameras):
+                if st_count[i][j] == 0 or st_count[i][k] == 0:
+                    continue
+                if st_avg[i][j] > st_avg[i][k]:
+                    dist[j][k][int((st_avg[i][j] - st_avg[i][k]) / interval)] += 1
+                else:
+                    dist[k][j][int((st_avg[i][k] - st_avg[i][j]) / interval)] += 1
+    sums = np.sum(dist, axis=2)
+    for i in range(num_cameras):
+        for j in range(num_cameras):
+            dist[i][j][:] = dist[i][j][:] / (sums[i][j] + eps)
+    return dist
+
+
+# -- step 5 ------------------------------------------------------------------------------------
+def smooth(distribution, sigma):
+    """Banded-matrix Gaussian smoothing of every histogram, then renormalisation."""
+    dist = np.array(distribution, dtype=np.float64)
+    n = dist.shape[2]
+    x = np.arange(n, dtype=np.float64)
+    g = 1.0 / (sigma * math.sqrt(2 * math.pi)) * np.exp(-np.power(x, 2) / (2 * sigma**2))
+    band = int(math.floor(3 * sigma))
+    matrix = np.zeros((n, n))
+    for i in range(n):
+        width = min(band + 1, n - i)
+        matrix[i, i : i + width] = g[:width]
+    matrix = matrix + matrix.T
+    matrix[np.arange(n), np.arange(n)] /= 2
+    c = dist.shape[0]
+    flat = dist.reshape(c * c, n)
+    out = (matrix @ flat.T).T.reshape(dist.shape)
+    sums = np.sum(out, axis=2)
+    for i in range(c):
+        for j in range(c):
+            out[i][j][:] = out[i][j][:] / (sums[i][j] + 0.0000001)
+    return out
+
+
+def compute_ap_cmc(index, good_index, junk_index):
+    """The original's compute_mAP for one query (good never intersects junk here)."""
+    ap = 0.0
+    cmc = np.zeros(len(index), dtype=np.int64)
+    if good_index.size == 0:
+        cmc[0] = -1
+        return ap, cmc
+    index = index[np.isin(index, junk_index, invert=True)]
+    ngood = len(good_index)
+    rows_good = np.flatnonzero(np.isin(index, good_index))
+    cmc[rows_good[0] :] = 1
+    for i in range(ngood):
+        d_recall = 1.0 / ngood
+        precision = (i + 1) * 1.0 / (rows_good[i] + 1)
+        old_precision = i * 1.0 / rows_good[i] if rows_good[i] != 0 else 1.0
+        ap = ap + d_recall * (old_precision + precision) / 2
+    return ap, cmc
+
+
+def good_and_junk(ql, qc, gl, gc):
+    query_index = np.flatnonzero(gl == ql)
+    camera_index = np.flatnonzero(gc == qc)
+    good = np.setdiff1d(query_index, camera_index, assume_unique=True)
+    junk = np.append(np.intersect1d(query_index, camera_index), np.flatnonzero(gl == -1))
+    if ql == -1:  # the original crashes here; the project skips such a query
+        good = np.array([], dtype=np.int64)
+    return good, junk
+
+
+def st_probability(qc, qfr, gc, gfr, dist, interval=100):
+    """The original's per-gallery loop, with the project's 0 beyond the last bin."""
+    p = np.zeros(len(gc))
+    for i in range(len(gc)):
+        if qfr > gfr[i]:
+            b = int((qfr - gfr[i]) / interval)
+            p[i] = dist[qc - 1][gc[i] - 1][b] if b < dist.shape[2] else 0.0
+        else:
+            b = int((gfr[i] - qfr) / interval)
+            p[i] = dist[gc[i] - 1][qc - 1][b] if b < dist.shape[2] else 0.0
+    return p
+
+
+def normalise(f):
+    return (f.transpose() / np.power(np.sum(np.power(f, 2), axis=1), 0.5)).transpose()
+
+
+def evaluate(query, gallery, smoothed, alpha=5.0, stream="joint", interval=100, similarity=None):
+    """Step 5 as the original: one query at a time. Returns (cmc float32, mAP, aps).
+
+    ``similarity`` (Q x G), if given, replaces the per-query ``np.dot``: a matrix product
+    rounds differently in the last float32 bit, which can swap near-tied gallery images, so
+    the tests of the ranking logic share the similarities to compare bit for bit.
+    """
+    qf, gf = normalise(query.features), normalise(gallery.features)
+    cmc_sum = np.zeros(len(gallery.labels), dtype=np.int64)
+    ap_sum, aps = 0.0, []
+    for i in range(len(query.labels)):
+        ql, qc, qfr = query.labels[i], query.cams[i], query.frames[i]
+        score = np.dot(gf, qf[i]) if similarity is None else similarity[i]
+        p = st_probability(qc, qfr, gallery.cams, gallery.frames, smoothed, interval)
+        if stream == "joint":
+            score = 1 / (1 + np.exp(-alpha * score)) * 1 / (1 + 2 * np.exp(-alpha * p))
+        elif stream == "st":
+            score = p
+        index = np.argsort(-score)
+        good, junk = good_and_junk(ql, qc, gallery.labels, gallery.cams)
+        ap, cmc = compute_ap_cmc(index, good, junk)
+        aps.append(ap)
+        if cmc[0] == -1:
+            continue
+        cmc_sum = cmc_sum + cmc
+        ap_sum += ap
+    cmc = cmc_sum.astype(np.float32) / np.float32(len(query.labels))
+    return cmc, ap_sum / len(query.labels), np.array(aps)

@@ -1,0 +1,54 @@
+"""Simulated inputs for the tests and benchmarks: real names, made-up features."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from streid.artifacts import FeatureSet, Split
+from streid.datasets import DatasetSpec
+
+
+def real_split(
+    spec: DatasetSpec, split: str
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Prepared names of a real split and their (labels, cams, frames)."""
+    names = [spec.prepared_name(n) for n in spec.name_list(split)]
+    return (names, *spec.parse_names(names))
+
+
+def train_targets(labels: np.ndarray) -> np.ndarray:
+    """ImageFolder class indices of training labels (classes are the sorted id folders)."""
+    return np.unique(labels, return_inverse=True)[1]
+
+
+def simulated_features(labels, cams, dim=64, noise=1.2, seed=0, split_seed=0, dtype=np.float32):
+    """Identity centre + camera shift + noise: good but imperfect appearance features.
+
+    Centres and camera shifts depend on ``seed`` only, so query and gallery features of the
+    same person agree; the noise depends on ``split_seed`` too. Junk (-1) and distractor (0)
+    images get a random feature each.
+    """
+    labels = np.asarray(labels)
+    world = np.random.default_rng(seed)
+    centres = world.standard_normal((int(labels.max()) + 1, dim))
+    camera_shift = 0.5 * world.standard_normal((int(np.max(cams)) + 1, dim))
+    rng = np.random.default_rng([seed, split_seed])
+    feats = centres[np.maximum(labels, 0)] + camera_shift[cams]
+    feats += noise * rng.standard_normal((len(labels), dim))
+    loners = labels <= 0
+    feats[loners] = 1.5 * rng.standard_normal((int(loners.sum()), dim))
+    return feats.astype(dtype)
+
+
+def real_feature_set(spec: DatasetSpec, dim=64, seed=0, num_queries=None) -> FeatureSet:
+    """A FeatureSet on the real query/gallery names of ``spec`` with simulated features."""
+    splits = []
+    for k, split in enumerate(("query", "gallery")):
+        _, labels, cams, frames = real_split(spec, split)
+        feats = simulated_features(labels, cams, dim=dim, seed=seed, split_seed=k)
+        splits.append(Split(feats, labels, cams, frames))
+    query, gallery = splits
+    if num_queries is not None:
+        pick = np.random.default_rng(seed).choice(len(query), num_queries, replace=False)
+        query = query[np.sort(pick)]
+    return FeatureSet(query, gallery)

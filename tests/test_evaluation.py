@@ -1,0 +1,111 @@
+"""Step 5 ranking, CMC and mAP against the plain per-query reference."""
+
+import numpy as np
+import pytest
+import reference as ref
+from simulate import real_feature_set, real_split, train_targets
+
+from streid.artifacts import FeatureSet, Split
+from streid.datasets import DUKE, MARKET
+from streid.evaluation import RankingEvaluator, evaluate_features
+from streid.st_model import (
+    SpatialTemporalModel,
+    camera_pair_histograms,
+    normalize_rows,
+    smooth_histograms,
+)
+
+
+def assert_same_as_reference(features, st, smoothed, stream, alpha=5.0, shared_similarity=True):
+    fast = evaluate_features(features, st, alpha, stream)
+    sim = None
+    if shared_similarity:
+        sim = normalize_rows(features.query.features) @ normalize_rows(features.gallery.features).T
+    cmc, mAP, aps = ref.evaluate(
+        features.query, features.gallery, smoothed, alpha, stream, st.interval, similarity=sim
+    )
+    np.testing.assert_array_equal(fast.cmc, cmc)
+    np.testing.assert_array_equal(fast.ap, aps)
+    assert fast.mAP == mAP
+    return fast
+
+
+def tiny_case(seed):
+    """A small gallery full of ties: one-hot features make every similarity 0 or 1 exactly,
+    frames are coarse (equal frames, equal bins), cameras repeat, labels -1 and 0 appear,
+    some queries have no true match and one query is labelled -1."""
+    rng = np.random.default_rng(seed)
+    dim, ng, nq = 4, 60, 12
+
+    def split(n, label_choices):
+        feats = np.eye(dim, dtype=np.float32)[rng.integers(0, dim, n)]
+        labels = rng.choice(label_choices, n)
+        return Split(feats, labels, rng.integers(1, 4, n), rng.integers(0, 6, n) * 10)
+
+    gallery = split(ng, [-1, 0, 1, 2, 3, 4])
+    query = split(nq, [1, 2, 3, 4, 5, -1])  # 5 never appears in the gallery
+    dist = rng.random((3, 3, 4)) * (rng.random((3, 3, 4)) > 0.4)  # some empty bins
+    return FeatureSet(query, gallery), dist
+
+
+@pytest.mark.parametrize("stream", ["joint", "visual", "st"])
+@pytest.mark.parametrize("seed", range(6))
+def test_tiny_cases_with_ties_equal_reference(seed, stream):
+    features, dist = tiny_case(seed)
+    smoothed = smooth_histograms(dist, 1.0)
+    st = SpatialTemporalModel(smoothed, interval=10)  # gaps of 40-50 fall beyond the 4 bins
+    assert_same_as_reference(features, st, smoothed, stream, shared_similarity=False)
+
+
+@pytest.mark.parametrize("spec", [MARKET, DUKE], ids=lambda s: s.key)
+@pytest.mark.parametrize("stream", ["joint", "visual", "st"])
+def test_real_names_with_simulated_features_equal_reference(spec, stream):
+    _, labels, cams, frames = real_split(spec, "train")
+    dist = camera_pair_histograms(
+        train_targets(labels), cams, frames, spec.num_cameras, spec.num_bins, spec.interval
+    )
+    smoothed = smooth_histograms(dist, 50)
+    st = SpatialTemporalModel(smoothed, spec.interval)
+    features = real_feature_set(spec, num_queries=40, seed=7)
+    fast = assert_same_as_reference(features, st, smoothed, stream)
+    if stream == "joint":  # the spatial-temporal stream helps, as in the paper
+        visual = evaluate_features(features, st, 5.0, "visual")
+        assert fast.mAP > visual.mAP
+
+
+def test_end_to_end_with_per_query_dot_products_agrees():
+    # Without shared similarities, only last-bit rounding of float32 dot products differs.
+    spec = MARKET
+    _, labels, cams, frames = real_split(spec, "train")
+    smoothed = smooth_histograms(
+        camera_pair_histograms(train_targets(labels), cams, frames, 8, 5000, 100), 50
+    )
+    features = real_feature_set(spec, num_queries=60, seed=11)
+    fast = evaluate_features(features, SpatialTemporalModel(smoothed, 100), 5.0)
+    cmc, mAP, _ = ref.evaluate(features.query, features.gallery, smoothed)
+    np.testing.assert_allclose(fast.cmc, cmc, atol=1e-6)
+    assert fast.mAP == pytest.approx(mAP, abs=1e-5)
+
+
+def test_average_precision_by_hand():
+    # Gallery ranked by score: [good, junk(-1), distractor(0), good(same cam: junk), good]
+    # After junk removal the good images sit at ranks 0 and 2:
+    # AP = 1/2 * (1 + 1)/2 + 1/2 * (1/2 + 2/3)/2 = 0.7916...
+    evaluator = RankingEvaluator(
+        gallery_labels=np.array([7, -1, 0, 7, 7]), gallery_cams=np.array([2, 2, 2, 1, 3])
+    )
+    evaluator.add(np.array([[0.9, 0.8, 0.7, 0.6, 0.5]]), [7], [1])
+    # A second query with no true match: skipped, but it counts in the denominators.
+    evaluator.add(np.array([[0.9, 0.8, 0.7, 0.6, 0.5]]), [8], [1])
+    metrics = evaluator.result()
+    assert metrics.ap[0] == pytest.approx(0.5 + 0.5 * (0.5 + 2 / 3) / 2)
+    assert metrics.mAP == pytest.approx(metrics.ap[0] / 2)
+    np.testing.assert_allclose(metrics.cmc, [0.5] * 5)
+    np.testing.assert_array_equal(metrics.first_good, [0, -1])
+    assert metrics.summary() == "top1:0.500000 top5:0.500000 top10:0.500000 mAP:0.395833"
+
+
+def test_ascending_distances_rank_the_other_way():
+    evaluator = RankingEvaluator(np.array([1, 2, 3]), np.array([2, 2, 2]), descending=False)
+    evaluator.add(np.array([[0.1, 0.2, 0.3], [0.1, 0.2, 0.3]]), [1, 3], [1, 1])
+    np.testing.assert_array_equal(evaluator.result().first_good, [0, 2])
