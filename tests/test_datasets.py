@@ -1,0 +1,102 @@
+"""Name parsing and Market renaming on all 72,447 real names, against the original's slicing."""
+
+import numpy as np
+import pytest
+
+from streid.cli import UserError
+from streid.datasets import DUKE, MARKET, MARKET_SEQUENCE_FRAMES, image_folder
+
+SPLITS = ("train", "query", "gallery")
+
+
+def original_rename(name):
+    """prepare.py's parse_frame, statement by statement."""
+    table = {k: MARKET_SEQUENCE_FRAMES.get(k, 0) for k in range(11, 69)}
+    fields = name.strip().split("_")
+    cam, seq, frame = int(fields[1][1]), int(fields[1][3]), int(fields[2])
+    total = sum(table[int(str(cam) + str(i))] for i in range(1, seq)) + frame
+    return fields[0] + "_c" + str(cam) + "_f" + f"{str(total):0>7}" + "_" + fields[-1]
+
+
+def original_metadata(name, spec):
+    """The original's get_id: label, camera and frame by string slicing."""
+    label = -1 if name[0:2] == "-1" else int(name[0:4])
+    camera = int(name.split("c")[1][0])
+    frame = int(name.split("_")[2][1:]) if spec is MARKET else int(name[9:16])
+    return label, camera, frame
+
+
+def test_the_name_lists_are_complete():
+    counts = {(s.key, split): len(s.name_list(split)) for s in (MARKET, DUKE) for split in SPLITS}
+    assert sum(counts.values()) == 72447
+    assert counts[("market", "gallery")] == 19732 and counts[("duke", "train")] == 16522
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_market_renaming_and_parsing_match_the_original(split):
+    raw = MARKET.name_list(split)
+    renamed = [MARKET.prepared_name(n) for n in raw]
+    assert renamed == [original_rename(n) for n in raw]
+    labels, cams, frames = MARKET.parse_names(renamed)
+    expected = np.array([original_metadata(n, MARKET) for n in renamed])
+    np.testing.assert_array_equal(np.stack([labels, cams, frames], axis=1), expected)
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_duke_parsing_matches_the_original(split):
+    names = DUKE.name_list(split)
+    assert [DUKE.prepared_name(n) for n in names] == names  # Duke keeps its names
+    labels, cams, frames = DUKE.parse_names(names)
+    expected = np.array([original_metadata(n, DUKE) for n in names])
+    np.testing.assert_array_equal(np.stack([labels, cams, frames], axis=1), expected)
+
+
+def test_junk_distractors_and_double_extensions():
+    gallery = MARKET.name_list("gallery")
+    labels, _, _ = MARKET.parse_names([MARKET.prepared_name(n) for n in gallery])
+    assert (labels == -1).sum() == 3819 and (labels == 0).sum() == 2798
+    doubled = [n for s in SPLITS for n in MARKET.name_list(s) if n.endswith(".jpg.jpg")]
+    assert len(doubled) == 24
+    assert all(MARKET.prepared_name(n).endswith(".jpg.jpg") for n in doubled)
+    assert MARKET.prepared_name("0002_c1s1_000451_03.jpg") == "0002_c1_f0000451_03.jpg"
+    # Camera 2, sequence 3: the frame follows sequences 1 and 2 (163691 + 164677 frames).
+    assert MARKET.prepared_name("-1_c2s3_000451_03.jpg") == "-1_c2_f0328819_03.jpg"
+    train = [MARKET.prepared_name(n) for n in MARKET.name_list("train")]
+    assert len(np.unique(MARKET.parse_names(train)[0])) == 751
+
+
+@pytest.mark.parametrize(
+    "spec, name",
+    [
+        (MARKET, "0002_c1s1_000451.jpg"),
+        (MARKET, "0002_c1_000451_03.jpg"),
+        (DUKE, "0001_c2_f46182.jpg"),
+        (DUKE, "Thumbs.db"),
+    ],
+)
+def test_malformed_names_name_the_file_and_the_pattern(spec, name):
+    with pytest.raises(UserError, match=f"{name}.*{spec.title} pattern") as err:
+        spec.parse_name(name)
+    assert spec.prepared_format in str(err.value)
+    with pytest.raises(UserError, match=spec.raw_format):
+        spec.prepared_name(name)
+
+
+def test_image_folder_lists_like_torchvision(tmp_path):
+    torchvision = pytest.importorskip("torchvision")
+    for cls, files in {
+        "0002": ["b.jpg", "a.JPG", "skip.txt"],
+        "0001": ["z.png"],
+        "0010": [],
+    }.items():
+        (tmp_path / cls).mkdir()
+        for f in files:
+            (tmp_path / cls / f).write_bytes(b"")
+    (tmp_path / "0002" / "sub").mkdir()
+    (tmp_path / "0002" / "sub" / "c.jpg").write_bytes(b"")
+    paths, targets, classes = image_folder(tmp_path)
+    dataset = torchvision.datasets.ImageFolder(tmp_path, allow_empty=True)
+    assert classes == dataset.classes
+    assert list(zip(paths, targets, strict=True)) == dataset.samples
+    with pytest.raises(UserError, match="does not exist"):
+        image_folder(tmp_path / "missing")
