@@ -11,9 +11,9 @@ from simulate import real_feature_set, real_split, train_targets
 import evaluate_st
 import gen_st_model_duke
 import gen_st_model_market
-from streid.artifacts import Split, save_features
+from streid.artifacts import Split, save_distribution, save_features
 from streid.datasets import DUKE, MARKET
-from streid.st_model import smooth_histograms
+from streid.st_model import camera_pair_histograms, smooth_histograms
 
 
 def make_tree(root, names, split="train_all"):
@@ -61,16 +61,23 @@ def test_gen_st_model_default_data_dir_is_the_prepare_output(tmp_path, monkeypat
     assert dist[1, 0, 5] == pytest.approx(1.0)  # seen in camera 2 548 frames after camera 1
 
 
-@pytest.fixture
-def market_run(tmp_path, monkeypatch):
-    """model/run/ with step 3's features (real names, simulated) and step 4's histograms."""
-    monkeypatch.chdir(tmp_path)
+@pytest.fixture(scope="module")
+def market_inputs():
+    """Step 3's features (real names, simulated) and step 4's histograms, computed once."""
     features = real_feature_set(MARKET, num_queries=50, seed=3)
+    _, labels, cams, frames = real_split(MARKET, "train")
+    distribution = camera_pair_histograms(train_targets(labels), cams, frames, 8, 5000, 100)
+    return features, distribution
+
+
+@pytest.fixture
+def market_run(tmp_path, monkeypatch, market_inputs):
+    """model/run/ holding pytorch_result.mat and pytorch_result2.mat."""
+    monkeypatch.chdir(tmp_path)
+    features, distribution = market_inputs
     (tmp_path / "model/run").mkdir(parents=True)
     save_features(tmp_path / "model/run/pytorch_result.mat", features.query, features.gallery)
-    names, *_ = real_split(MARKET, "train")
-    make_tree(tmp_path / "data", names)
-    gen_st_model_market.main(["--data_dir", "data", "--name", "run"])
+    save_distribution(tmp_path / "model/run/pytorch_result2.mat", distribution, 100)
     return features
 
 
