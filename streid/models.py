@@ -1,0 +1,352 @@
+"""The appearance models of the original (layumi/Person_reID_baseline_pytorch, 2018).
+
+Every model keeps its ImageNet trunk as ``self.model`` and its heads under the original's
+attribute names (``classifier``, ``classifier0`` .. ``classifier5``), so the state-dict keys
+are those of the original and its released ``net_last.pth`` files load unchanged.
+
+Each model has two paths, as in timm:
+
+- ``forward(x)``: the training logits (a list of six for PCB);
+- ``forward_features(x)``: what step 3 extracts, (N, 2048) for ResNet-50, (N, 1024) for
+  DenseNet-121, (N, 3072) for the middle model, (N, 2048, 6) for PCB. The original got these
+  by replacing layers with ``nn.Sequential()``; a second path leaves the module intact.
+
+Pooled maps are flattened with ``flatten(1)``, never ``squeeze()``, which in the original
+turned a batch of one into a vector and broke the classifier.
+
+Weights: ``weights=None`` is random initialisation (torchvision's own for the trunk), a
+torchvision ``WeightsEnum`` (what the original's ``pretrained=True`` gave) is read from the
+local torch hub cache and never downloaded, a path loads a trunk state dict from that file.
+The heads always get the original's initialisation.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+from torch.nn import functional as F
+from torchvision.models import DenseNet121_Weights, ResNet50_Weights
+from torchvision.models._api import WeightsEnum
+
+from .cli import UserError
+
+__all__ = [
+    "PCB",
+    "ClassBlock",
+    "PCB_test",
+    "ft_net",
+    "ft_net_dense",
+    "ft_net_middle",
+    "load_state_dict_checked",
+    "weights_init_classifier",
+    "weights_init_kaiming",
+]
+
+NUM_PARTS = 6  # PCB cuts the last feature map into 6 horizontal stripes
+
+
+# -- initialisation, as the original -------------------------------------------------------------
+def weights_init_kaiming(m: nn.Module) -> None:
+    """Kaiming-normal for Conv (fan_in) and Linear (fan_out, bias 0); BatchNorm1d N(1, 0.02)."""
+    classname = m.__class__.__name__
+    if classname.find("Conv") != -1:
+        nn.init.kaiming_normal_(m.weight.data, a=0, mode="fan_in")
+    elif classname.find("Linear") != -1:
+        nn.init.kaiming_normal_(m.weight.data, a=0, mode="fan_out")
+        nn.init.constant_(m.bias.data, 0.0)
+    elif classname.find("BatchNorm1d") != -1:
+        nn.init.normal_(m.weight.data, 1.0, 0.02)
+        nn.init.constant_(m.bias.data, 0.0)
+
+
+def weights_init_classifier(m: nn.Module) -> None:
+    """N(0, 0.001) for the last Linear layer, bias 0."""
+    if m.__class__.__name__.find("Linear") != -1:
+        nn.init.normal_(m.weight.data, std=0.001)
+        nn.init.constant_(m.bias.data, 0.0)
+
+
+class ClassBlock(nn.Module):
+    """Bottleneck and classifier: Linear -> BatchNorm1d -> [LeakyReLU(0.1)] -> [Dropout(0.5)]
+    as ``add_block``, then Linear as ``classifier``.
+
+    Args:
+        input_dim: feature size D of the input (N, D).
+        class_num: number of identities, the size of the output logits (N, class_num).
+        dropout, relu: include the Dropout(0.5) / LeakyReLU(0.1) layers.
+        num_bottleneck: width of the bottleneck.
+    """
+
+    def __init__(self, input_dim, class_num, dropout=True, relu=True, num_bottleneck=512):
+        super().__init__()
+        add_block = [nn.Linear(input_dim, num_bottleneck), nn.BatchNorm1d(num_bottleneck)]
+        if relu:
+            add_block += [nn.LeakyReLU(0.1)]
+        if dropout:
+            add_block += [nn.Dropout(p=0.5)]
+        self.add_block = nn.Sequential(*add_block)
+        self.add_block.apply(weights_init_kaiming)
+        self.classifier = nn.Sequential(nn.Linear(num_bottleneck, class_num))
+        self.classifier.apply(weights_init_classifier)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.add_block(x))
+
+
+# -- loading weights ----------------------------------------------------------------------------
+# torchvision < 0.3 named DenseNet layers 'norm.1', 'conv.2', ...; its ImageNet file and the
+# original's DenseNet checkpoints still use those names (torchvision renames them the same way).
+_LEGACY_DENSENET_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
+
+
+def _describe(keys: list[str], limit: int = 5) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f", ... ({len(keys)} in all)" if len(keys) > limit else "")
+
+
+def load_state_dict_checked(module: nn.Module, state_dict: dict, source: str) -> None:
+    """Load ``state_dict`` into ``module`` strictly, except for two historical differences.
+
+    Tolerated: legacy DenseNet key names (renamed), and missing BatchNorm
+    ``num_batches_tracked`` buffers (PyTorch 0.3 checkpoints have none; they are left at 0,
+    which only matters for BatchNorm with ``momentum=None``, not used here).
+
+    Raises:
+        UserError: any other missing or unexpected key, or a tensor of another shape, named.
+    """
+    state_dict = {_LEGACY_DENSENET_KEY.sub(r"\1\2", k): v for k, v in state_dict.items()}
+    expected = module.state_dict()
+    missing = [
+        k for k in expected if k not in state_dict and not k.endswith(".num_batches_tracked")
+    ]
+    unexpected = [k for k in state_dict if k not in expected]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {_describe(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys {_describe(unexpected)}")
+        raise UserError(f"{source} does not fit the model: {'; '.join(parts)}")
+    wrong = [
+        f"{k} {tuple(v.shape)} (the model has {tuple(expected[k].shape)})"
+        for k, v in state_dict.items()
+        if tuple(v.shape) != tuple(expected[k].shape)
+    ]
+    if wrong:
+        raise UserError(f"{source} does not fit the model: shape of {_describe(wrong, 3)}")
+    module.load_state_dict(state_dict, strict=False)
+
+
+def read_state_dict(path: str | os.PathLike) -> dict:
+    """``torch.load`` a state dict onto the CPU; UserError if the file is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"weights file {path} not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for a damaged or foreign file
+        raise UserError(f"{path} could not be read as a PyTorch state dict ({err})") from None
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise UserError(f"{path} does not hold a state dict (a mapping of names to tensors)")
+    return state
+
+
+def cached_weights_file(weights: WeightsEnum) -> Path:
+    """The local torch hub cache file of torchvision weights; never downloads.
+
+    Raises:
+        UserError: the file is not there, naming it, the folder and the alternatives.
+    """
+    filename = os.path.basename(weights.url)
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    path = folder / filename
+    if not path.is_file():
+        raise UserError(
+            f"ImageNet weights {filename} not found in {folder}/: download {weights.url} "
+            f"into that folder, or pass --weights PATH (a .pth state dict of the backbone) "
+            f"or --weights none (random initialisation)"
+        )
+    return path
+
+
+def _backbone(builder, weights, default_enum: type[WeightsEnum]) -> nn.Module:
+    """Build a torchvision trunk and load ``weights`` into it (see the module docstring)."""
+    net = builder(weights=None)
+    if weights is None:
+        return net
+    if isinstance(weights, WeightsEnum):
+        if not isinstance(weights, default_enum):
+            raise UserError(f"{weights} are not weights for {builder.__name__}")
+        path = cached_weights_file(weights)
+    else:
+        path = Path(weights)
+    load_state_dict_checked(net, read_state_dict(path), str(path))
+    return net
+
+
+def resnet50(weights=None) -> nn.Module:
+    """torchvision ResNet-50; ``weights``: None, a ``ResNet50_Weights`` or a file path."""
+    return _backbone(torchvision.models.resnet50, weights, ResNet50_Weights)
+
+
+def densenet121(weights=None) -> nn.Module:
+    """torchvision DenseNet-121; ``weights``: None, a ``DenseNet121_Weights`` or a file path."""
+    return _backbone(torchvision.models.densenet121, weights, DenseNet121_Weights)
+
+
+def _resnet_layer3(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """ResNet up to layer3: (N, 3, H, W) images -> (N, 1024, H/16, W/16)."""
+    x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+    return model.layer3(model.layer2(model.layer1(x)))
+
+
+def _pcb_parts(model: nn.Module, avgpool: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """PCB trunk: (N, 3, H, W) images -> (N, 2048, 6) part features."""
+    return avgpool(model.layer4(_resnet_layer3(model, x))).flatten(2)
+
+
+# -- the models ---------------------------------------------------------------------------------
+class ft_net(nn.Module):  # the original's class names, kept for `from model import ...`
+    """ResNet-50 with global average pooling and a ClassBlock(2048) head.
+
+    torchvision's 1000-way ``model.fc`` stays in the module, as in the original (its keys are
+    in the released checkpoints), but is not used.
+    """
+
+    imagenet_weights = ResNet50_Weights.IMAGENET1K_V1
+    feature_dim = 2048
+
+    def __init__(self, class_num, weights=None):
+        super().__init__()
+        # torchvision's avgpool is already the global AdaptiveAvgPool2d((1, 1)) that the
+        # original put in place of the fixed 7x7 pool of its day.
+        self.model = resnet50(weights)
+        self.classifier = ClassBlock(2048, class_num)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) images -> (N, 2048) pooled features."""
+        return self.model.avgpool(self.model.layer4(_resnet_layer3(self.model, x))).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, class_num) logits."""
+        return self.classifier(self.forward_features(x))
+
+    def heads(self) -> list[nn.Module]:
+        """The modules trained at the higher learning rate (the original's optimizer groups)."""
+        return [self.model.fc, self.classifier]
+
+
+class ft_net_dense(nn.Module):
+    """DenseNet-121 with global average pooling and a ClassBlock(1024) head.
+
+    As in the original, the features are pooled straight after ``norm5`` (no ReLU), and
+    torchvision's 1000-way ``model.classifier`` stays in the module, unused.
+    """
+
+    imagenet_weights = DenseNet121_Weights.IMAGENET1K_V1
+    feature_dim = 1024
+
+    def __init__(self, class_num, weights=None):
+        super().__init__()
+        self.model = densenet121(weights)
+        self.classifier = ClassBlock(1024, class_num)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) images -> (N, 1024) pooled features."""
+        return F.adaptive_avg_pool2d(self.model.features(x), (1, 1)).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, class_num) logits."""
+        return self.classifier(self.forward_features(x))
+
+    def heads(self) -> list[nn.Module]:
+        # The original's `model.fc = nn.Sequential()` has no parameters: only the ClassBlock.
+        return [self.classifier]
+
+
+class ft_net_middle(nn.Module):
+    """ResNet-50 whose pooled layer3 (1024) and layer4 (2048) outputs are concatenated,
+    with a ClassBlock(3072) head."""
+
+    imagenet_weights = ResNet50_Weights.IMAGENET1K_V1
+    feature_dim = 3072
+
+    def __init__(self, class_num, weights=None):
+        super().__init__()
+        # torchvision's avgpool is already the global AdaptiveAvgPool2d((1, 1)) that the
+        # original put in place of the fixed 7x7 pool of its day.
+        self.model = resnet50(weights)
+        self.classifier = ClassBlock(2048 + 1024, class_num)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) images -> (N, 3072): pooled layer3 then pooled layer4."""
+        x = _resnet_layer3(self.model, x)
+        x0 = self.model.avgpool(x)
+        x1 = self.model.avgpool(self.model.layer4(x))
+        return torch.cat((x0, x1), 1).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, class_num) logits."""
+        return self.classifier(self.forward_features(x))
+
+    def heads(self) -> list[nn.Module]:
+        return [self.model.fc, self.classifier]
+
+
+class PCB(nn.Module):
+    """Part-based Convolutional Baseline (Sun et al., ECCV 2018) on ResNet-50.
+
+    layer4's first block has stride 1 (conv2 and the downsample), so the last map is twice as
+    tall; it is average-pooled into 6 horizontal parts, each with its own
+    ClassBlock(2048, class_num, dropout=True, relu=False, num_bottleneck=256) as
+    ``classifier0`` .. ``classifier5``.
+    """
+
+    imagenet_weights = ResNet50_Weights.IMAGENET1K_V1
+    feature_dim = 2048
+
+    def __init__(self, class_num, weights=None):
+        super().__init__()
+        self.part = NUM_PARTS
+        self.model = resnet50(weights)
+        self.avgpool = nn.AdaptiveAvgPool2d((self.part, 1))
+        self.dropout = nn.Dropout(p=0.5)
+        # Remove the final downsample.
+        self.model.layer4[0].downsample[0].stride = (1, 1)
+        self.model.layer4[0].conv2.stride = (1, 1)
+        for i in range(self.part):
+            setattr(self, f"classifier{i}", ClassBlock(2048, class_num, True, False, 256))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) images -> (N, 2048, 6) part features (no dropout)."""
+        return _pcb_parts(self.model, self.avgpool, x)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """(N, 3, H, W) -> list of 6 (N, class_num) part logits, top to bottom."""
+        x = self.dropout(self.forward_features(x))
+        return [getattr(self, f"classifier{i}")(x[:, :, i]) for i in range(self.part)]
+
+    def heads(self) -> list[nn.Module]:
+        return [self.model.fc] + [getattr(self, f"classifier{i}") for i in range(self.part)]
+
+
+class PCB_test(nn.Module):
+    """The original's test-time PCB: the trunk of a trained PCB, returning (N, 2048, 6)."""
+
+    def __init__(self, model: PCB):
+        super().__init__()
+        self.part = NUM_PARTS
+        self.model = model.model
+        # The trunk's layer4 already has stride 1: PCB set it (the original set it again).
+        self.avgpool = nn.AdaptiveAvgPool2d((self.part, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) images -> (N, 2048, 6) part features."""
+        return _pcb_parts(self.model, self.avgpool, x)
