@@ -1,0 +1,21 @@
+"""Step 2 (DukeMTMC-reID): train the appearance model on the prepared dataset.
+
+    python3 train_duke.py --PCB --gpu_ids 0 --name ft_ResNet50_pcb_duke_e --erasing_p 0.5 \
+        --train_all --data_dir dataset/DukeMTMC_prepare
+
+Writes model/<name>/: net_<epoch>.pth every 10 epochs, net_last.pth, opts.json, train.jpg.
+Small CPU run: --gpu_ids -1 --weights none --epochs 2 --input_size 64 32 --batchsize 8.
+"""
+
+from streid.cli import entry_point
+from streid.datasets import DUKE
+from streid.engine import train_main
+
+
+@entry_point
+def main(argv=None):
+    train_main(DUKE, __doc__, argv)
+
+
+if __name__ == "__main__":
+    main()
