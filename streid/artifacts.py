@@ -93,15 +93,16 @@ def savemat_atomic(path: str | os.PathLike, mdict: dict) -> None:
         scipy.io.savemat(tmp, mdict)
 
 
-def loadmat_checked(path: Path, keys: tuple[str, ...]) -> dict:
-    """Load a .mat file and check that it has ``keys``; UserError otherwise."""
+def loadmat_checked(path: Path, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
+    """Load ``keys`` (and ``optional`` keys, where present) from a .mat file; UserError if it
+    cannot be read or lacks one of ``keys``."""
     try:
-        data = scipy.io.loadmat(path)
+        data = scipy.io.loadmat(path, variable_names=keys + optional)
     except Exception as err:  # scipy raises several types for a damaged or foreign file
         raise UserError(f"{path} could not be read as a MATLAB .mat file ({err})") from None
     missing = [k for k in keys if k not in data]
     if missing:
-        found = sorted(k for k in data if not k.startswith("__"))
+        found = sorted(name for name, _, _ in scipy.io.whosmat(path))
         raise UserError(f"{path} has no key {missing[0]!r} (expected {list(keys)}, found {found})")
     return data
 
@@ -180,7 +181,7 @@ def _split_from(data: dict, split: str, source: str) -> Split:
     bad = ~np.isfinite(feats).all(axis=1)
     if bad.any():
         raise UserError(f"{source}: {split}_f has NaN or inf values (row {int(np.argmax(bad))})")
-    zero = ~feats.any(axis=1)
+    zero = ~feats.any(axis=1) if feats.shape[1] else np.zeros(n, dtype=bool)
     if zero.any():
         raise UserError(
             f"{source}: {split}_f row {int(np.argmax(zero))} is all zeros "
@@ -196,15 +197,29 @@ def _split_from(data: dict, split: str, source: str) -> Split:
     return Split(feats, labels, cams, frames)
 
 
-def load_features(name: str) -> FeatureSet:
+def load_features(name: str, with_features: bool = True) -> FeatureSet:
     """Read and validate ``model/<name>/pytorch_result.mat``.
+
+    Args:
+        with_features: False to read only the labels, cameras and frames (step 6.2 needs no
+            features, which for PCB are 12,288 floats per image); ``features`` is then an
+            empty (N, 0) array.
 
     Raises:
         UserError: the file is missing, a key is missing, lengths disagree, features are
             NaN/inf or all-zero, a split is empty, camera ids are below 1.
     """
     path = artifact_path(name, FEATURES_FILE)
-    data = loadmat_checked(path, FEATURE_KEYS)
+    if with_features:
+        data = loadmat_checked(path, FEATURE_KEYS)
+    else:
+        keys = tuple(k for k in FEATURE_KEYS if not k.endswith("_f"))
+        data = loadmat_checked(path, keys)
+        shapes = {n: shape for n, shape, _ in scipy.io.whosmat(path)}
+        for split in ("query", "gallery"):
+            if f"{split}_f" not in shapes:
+                raise UserError(f"{path} has no key '{split}_f'")
+            data[f"{split}_f"] = np.ones((shapes[f"{split}_f"][0], 0), dtype=np.float32)
     fs = FeatureSet(_split_from(data, "query", str(path)), _split_from(data, "gallery", str(path)))
     dq, dg = fs.query.features.shape[1], fs.gallery.features.shape[1]
     if dq != dg:
@@ -232,7 +247,7 @@ def load_distribution(name: str) -> tuple[np.ndarray, float]:
         bin (recorded by step 4; files from the original, without it, used 100).
     """
     path = artifact_path(name, DISTRIBUTION_FILE)
-    data = loadmat_checked(path, ("distribution",))
+    data = loadmat_checked(path, ("distribution",), optional=("interval",))
     dist = np.asarray(data["distribution"], dtype=np.float64)
     if dist.ndim != 3 or dist.shape[0] != dist.shape[1] or 0 in dist.shape:
         raise UserError(

@@ -145,9 +145,10 @@ def evaluate(
     evaluator = RankingEvaluator(gallery_labels, gallery_cams, descending=descending)
     num_queries = len(query_labels)
     starts = range(0, num_queries, block_size)
-    for start in tqdm(starts, desc=desc, unit="block", leave=False, disable=None):
-        block = slice(start, min(start + block_size, num_queries))
-        evaluator.add(score_block(block), query_labels[block], query_cams[block])
+    with tqdm(starts, desc=desc, unit="block", leave=False, disable=None) as bar:
+        for start in bar:
+            block = slice(start, min(start + block_size, num_queries))
+            evaluator.add(score_block(block), query_labels[block], query_cams[block])
     return evaluator.result()
 
 

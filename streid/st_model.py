@@ -193,6 +193,7 @@ class SpatialTemporalModel:
 
         Call with ``q[:, None]`` and ``g[None, :]`` for a (queries, gallery) block.
         """
+        q_cams, q_frames, g_cams, g_frames = map(_compact, (q_cams, q_frames, g_cams, g_frames))
         q_later = q_frames > g_frames
         later = np.where(q_later, q_cams, g_cams) - 1
         earlier = np.where(q_later, g_cams, q_cams) - 1
@@ -216,6 +217,14 @@ class SpatialTemporalModel:
         return self._factor
 
 
+def _compact(values) -> np.ndarray:
+    """int32 when the values allow: the pair blocks are large, int32 halves their traffic."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iu" and (values.size == 0 or np.abs(values).max() < 2**30):
+        return values.astype(np.int32, copy=False)
+    return values
+
+
 def visual_factor(similarity: np.ndarray, alpha: float) -> np.ndarray:
     """``1 / (1 + exp(-alpha s))``, in the similarity's precision as in the original."""
     return 1 / (1 + np.exp(-alpha * similarity))
@@ -235,9 +244,15 @@ def joint_scores(similarity: np.ndarray, st_index: np.ndarray, st: SpatialTempor
     return visual_factor(similarity, alpha) / st.st_denominator(alpha)[st_index]
 
 
-def normalize_rows(features: np.ndarray) -> np.ndarray:
-    """L2-normalise each row, with the original's expression (bit-identical results)."""
-    return features / np.power(np.sum(np.power(features, 2), axis=1), 0.5)[:, None]
+def normalize_rows(features: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """L2-normalise each row, with the original's expression (bit-identical results).
+
+    Args:
+        features: (N, D) array.
+        out: where to write the result (``features`` itself to normalise in place).
+    """
+    norms = np.power(np.sum(np.power(features, 2), axis=1), 0.5)
+    return np.divide(features, norms[:, None], out=out)
 
 
 STREAMS = ("joint", "visual", "st")

@@ -7,11 +7,22 @@ scripts) differ only by their dataset spec; both call the function here.
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
-from .artifacts import DISTRIBUTION_FILE, MODEL_ROOT, save_distribution
+from .artifacts import (
+    ALL_SCORES_FILE,
+    DISTRIBUTION_FILE,
+    MODEL_ROOT,
+    MatColumns,
+    artifact_path,
+    load_features,
+    save_distribution,
+)
 from .cli import UserError
 from .datasets import DatasetSpec, image_folder
+from .evaluation import evaluate
+from .rerank import re_ranking_columns
 from .st_model import camera_pair_histograms, check_cameras
 
 DEFAULT_NAME = "ft_ResNet50"
@@ -54,3 +65,44 @@ def gen_st_model_main(spec: DatasetSpec, argv=None) -> Path:
         f"bins of {spec.interval} frames, from {len(paths)} images of {len(classes)} identities"
     )
     return out
+
+
+def evaluate_rerank_main(spec: DatasetSpec, argv=None):
+    """Step 6.2: re-rank step 6.1's joint scores and evaluate."""
+    parser = argparse.ArgumentParser(
+        description=f"Step 6.2 ({spec.title}): k-reciprocal re-ranking of the joint scores"
+    )
+    parser.add_argument("--name", default=DEFAULT_NAME, help="run name (default: %(default)s)")
+    # The re-ranking parameters of the paper (and the original's defaults).
+    parser.add_argument("--k1", default=20, type=int, help="k-reciprocal neighbours")
+    parser.add_argument("--k2", default=6, type=int, help="neighbours of the query expansion")
+    parser.add_argument(
+        "--lambda_value", default=0.3, type=float, help="weight of the original distance"
+    )
+    args = parser.parse_args(argv)
+
+    features = load_features(args.name, with_features=False)
+    query, gallery = features.query, features.gallery
+    scores = MatColumns(artifact_path(args.name, ALL_SCORES_FILE), "all_scores")
+    num = len(query) + len(gallery)
+    if scores.shape != (num, num):
+        raise UserError(
+            f"all_scores in {scores.path} has shape {scores.shape}, but pytorch_result.mat "
+            f"holds {len(query)} queries + {len(gallery)} gallery images: expected "
+            f"({num}, {num}); run step 6.1 (gen_rerank_all_scores_mat.py) again"
+        )
+    start = time.perf_counter()
+    final = re_ranking_columns(scores, len(query), args.k1, args.k2, args.lambda_value)
+    elapsed = time.perf_counter() - start
+    print(f"Reranking complete in {elapsed // 60:.0f}m {elapsed % 60:.0f}s")
+    metrics = evaluate(
+        lambda block: final[block],
+        query.labels,
+        query.cams,
+        gallery.labels,
+        gallery.cams,
+        descending=False,
+        desc="ranking (re-ranked)",
+    )
+    print(metrics.summary())
+    return metrics

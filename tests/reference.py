@@ -136,3 +136,74 @@ def evaluate(query, gallery, smoothed, alpha=5.0, stream="joint", interval=100, 
         ap_sum += ap
     cmc = cmc_sum.astype(np.float32) / np.float32(len(query.labels))
     return cmc, ap_sum / len(query.labels), np.array(aps)
+
+
+# -- step 6 ------------------------------------------------------------------------------------
+def all_scores(query, gallery, smoothed, alpha=5.0, interval=100):
+    """Step 6.1 as the original: one row of the [query; gallery] matrix at a time."""
+    feats = normalise(np.concatenate([query.features, gallery.features]))
+    cams = np.concatenate([query.cams, gallery.cams])
+    frames = np.concatenate([query.frames, gallery.frames])
+    scores = np.zeros((len(cams), len(cams)))
+    for i in range(len(cams)):
+        s = np.dot(feats, feats[i])
+        p = st_probability(cams[i], frames[i], cams, frames, smoothed, interval)
+        scores[i, :] = 1 / (1 + np.exp(-alpha * s)) * 1 / (1 + 2 * np.exp(-alpha * p))
+    return scores
+
+
+def k_reciprocal_neighbours(initial_rank, i, k1):
+    forward = initial_rank[i, : k1 + 1]
+    backward = initial_rank[forward, : k1 + 1]
+    return forward[np.where(backward == i)[0]]
+
+
+def re_ranking(query_num, all_dist, k1=20, k2=6, lambda_value=0.3):
+    """Dense k-reciprocal re-ranking of a similarity matrix, as ORIGINAL.md step 6.2."""
+    original_dist = 2.0 - 2 * all_dist
+    original_dist = np.transpose(1.0 * original_dist / np.max(original_dist, axis=0))
+    V = np.zeros_like(original_dist).astype(np.float32)
+    initial_rank = np.argpartition(original_dist, range(1, k1 + 1))
+    all_num = original_dist.shape[0]
+    for i in range(all_num):
+        k_reciprocal_index = k_reciprocal_neighbours(initial_rank, i, k1)
+        expansion = k_reciprocal_index
+        for candidate in k_reciprocal_index:
+            cand = k_reciprocal_neighbours(initial_rank, candidate, int(np.around(k1 / 2)))
+            if len(np.intersect1d(cand, k_reciprocal_index)) > 2.0 / 3 * len(cand):
+                expansion = np.append(expansion, cand)
+        expansion = np.unique(expansion)
+        weight = np.exp(-original_dist[i, expansion])
+        V[i, expansion] = 1.0 * weight / np.sum(weight)
+    original_dist = original_dist[:query_num,]
+    if k2 != 1:
+        V_qe = np.zeros_like(V, dtype=np.float32)
+        for i in range(all_num):
+            V_qe[i, :] = np.mean(V[initial_rank[i, :k2], :], axis=0)
+        V = V_qe
+    inv_index = [np.where(V[:, i] != 0)[0] for i in range(all_num)]
+    jaccard_dist = np.zeros_like(original_dist, dtype=np.float32)
+    for i in range(query_num):
+        temp_min = np.zeros(shape=[1, all_num], dtype=np.float32)
+        non_zero = np.where(V[i, :] != 0)[0]
+        for c in non_zero:
+            images = inv_index[c]
+            temp_min[0, images] = temp_min[0, images] + np.minimum(V[i, c], V[images, c])
+        jaccard_dist[i] = 1 - temp_min / (2.0 - temp_min)
+    final_dist = jaccard_dist * (1 - lambda_value) + original_dist * lambda_value
+    return final_dist[:query_num, query_num:]
+
+
+def evaluate_distances(final_dist, query, gallery):
+    """Step 6.2's evaluation: ascending distance. Returns (cmc float32, mAP)."""
+    cmc_sum = np.zeros(len(gallery.labels), dtype=np.int64)
+    ap_sum = 0.0
+    for i in range(len(query.labels)):
+        index = np.argsort(final_dist[i])
+        good, junk = good_and_junk(query.labels[i], query.cams[i], gallery.labels, gallery.cams)
+        ap, cmc = compute_ap_cmc(index, good, junk)
+        if cmc[0] == -1:
+            continue
+        cmc_sum = cmc_sum + cmc
+        ap_sum += ap
+    return cmc_sum.astype(np.float32) / np.float32(len(query.labels)), ap_sum / len(query.labels)

@@ -1,0 +1,21 @@
+"""Step 6.2 (DukeMTMC-reID): k-reciprocal re-ranking of the joint scores; CMC and mAP.
+
+    python evaluate_rerank_duke.py --name ft_ResNet50_pcb_duke_e
+
+Reads model/<name>/all_scores.mat (step 6.1) and the labels and cameras of
+model/<name>/pytorch_result.mat, and prints the original's line
+``top1:%f top5:%f top10:%f mAP:%f``.
+"""
+
+from streid.cli import entry_point
+from streid.datasets import DUKE
+from streid.steps import evaluate_rerank_main
+
+
+@entry_point
+def main(argv=None):
+    return evaluate_rerank_main(DUKE, argv)
+
+
+if __name__ == "__main__":
+    main()
