@@ -1,4 +1,4 @@
-"""Step 3 (DukeMTMC-reID): extract the appearance features of the query and gallery images.
+r"""Step 3 (DukeMTMC-reID): extract the appearance features of the query and gallery images.
 
     python3 test_st_duke.py --PCB --gpu_ids 0 --name ft_ResNet50_pcb_duke_e \
         --test_dir dataset/DukeMTMC_prepare

@@ -1,4 +1,4 @@
-"""Step 3 (Market-1501): extract the appearance features of the query and gallery images.
+r"""Step 3 (Market-1501): extract the appearance features of the query and gallery images.
 
     python3 test_st_market.py --PCB --gpu_ids 0 --name ft_ResNet50_pcb_market_e \
         --test_dir dataset/market_rename

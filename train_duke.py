@@ -1,4 +1,4 @@
-"""Step 2 (DukeMTMC-reID): train the appearance model on the prepared dataset.
+r"""Step 2 (DukeMTMC-reID): train the appearance model on the prepared dataset.
 
     python3 train_duke.py --PCB --gpu_ids 0 --name ft_ResNet50_pcb_duke_e --erasing_p 0.5 \
         --train_all --data_dir dataset/DukeMTMC_prepare

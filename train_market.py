@@ -1,4 +1,4 @@
-"""Step 2 (Market-1501): train the appearance model on the prepared dataset.
+r"""Step 2 (Market-1501): train the appearance model on the prepared dataset.
 
     python3 train_market.py --PCB --gpu_ids 0 --name ft_ResNet50_pcb_market_e --erasing_p 0.5 \
         --train_all --data_dir dataset/market_rename

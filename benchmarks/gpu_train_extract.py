@@ -1,4 +1,4 @@
-"""GPU check of steps 2-3: PCB training (mixed precision) and feature extraction throughput.
+r"""GPU check of steps 2-3: PCB training (mixed precision) and feature extraction throughput.
 
     python3 benchmarks/gpu_train_extract.py                  # the README's figures: on a GPU
     python3 benchmarks/gpu_train_extract.py --gpu_ids -1 --ids 4 --per_id 4 --size 64 32 \

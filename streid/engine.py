@@ -277,12 +277,13 @@ def run_epoch(model, loader, device, desc, optimizer=None, scaler=None, amp=Fals
 
 
 # -- step 2: training ---------------------------------------------------------------------------
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help keeps the docstring's layout (the README command) and shows every default."""
+
+
 def train_parser(spec: DatasetSpec, description: str) -> argparse.ArgumentParser:
     """The flags of train_market.py / train_duke.py."""
-    p = argparse.ArgumentParser(
-        description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
     # The original's flags and defaults.
     p.add_argument("--gpu_ids", default="0", type=str, help="GPU id, e.g. 0 (-1: the CPU)")
     p.add_argument("--name", default="ft_ResNet50", type=str, help="run name: model/<name>/")
@@ -301,16 +302,18 @@ def train_parser(spec: DatasetSpec, description: str) -> argparse.ArgumentParser
         help="initial backbone: imagenet (torchvision's file in the local torch cache), "
         "none (random) or the path of a .pth state dict",
     )
-    p.add_argument("--epochs", default=60, type=int, help="epochs (the original's 60)")
+    p.add_argument("--epochs", default=60, type=int, help="training epochs, as the original")
     p.add_argument(
         "--input_size",
         default=None,
         type=int,
         nargs=2,
         metavar=("H", "W"),
-        help="network input (default: 384 192 with --PCB, else 256 128, as the original)",
+        help="network input (default %(default)s: 384 192 with --PCB, else 256 128)",
     )
-    p.add_argument("--seed", default=None, type=int, help="random seed (default: unseeded)")
+    p.add_argument(
+        "--seed", default=None, type=int, help="random seed (default %(default)s: unseeded)"
+    )
     p.add_argument("--resume", action="store_true", help="continue model/<name>/resume.pth")
     p.add_argument("--num_workers", default=4, type=int, help="data loading processes")
     p.add_argument("--no_amp", action="store_true", help="no mixed precision on CUDA")
@@ -562,10 +565,7 @@ def load_trained(args: argparse.Namespace) -> tuple[nn.Module, bool, tuple[int, 
 
 def test_parser(spec: DatasetSpec, description: str) -> argparse.ArgumentParser:
     """The flags of test_st_market.py / test_st_duke.py."""
-    p = argparse.ArgumentParser(
-        description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
     # The original's flags and defaults.
     p.add_argument("--gpu_ids", default="0", type=str, help="GPU id, e.g. 0 (-1: the CPU)")
     p.add_argument("--which_epoch", default="last", type=str, help="net_<which_epoch>.pth")
