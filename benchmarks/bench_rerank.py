@@ -1,0 +1,129 @@
+"""Step 6 at Market-1501 scale: time and peak memory of steps 6.1 and 6.2, against the
+original-style loops.
+
+    python benchmarks/bench_rerank.py            # about 3 minutes on 2 cores, 2.2 GB of disk
+
+N = 3,368 queries + 19,732 gallery = 23,100 images with the real Market-1501 names and
+simulated 512-d features. Steps 6.1 (`gen_rerank_all_scores_mat.py`) and 6.2
+(`evaluate_rerank_market.py`) run as the processes a user starts; their wall time and peak
+resident memory are measured by the operating system. The original-style references
+(tests/reference.py) cannot run at this scale in reasonable time and memory: the row-by-row
+6.1 loop is timed on a few rows and scaled to N, and the dense 6.2 re-ranking is compared
+with the project's on a smaller N in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import numpy as np  # noqa: E402
+import reference as ref  # noqa: E402
+from simulate import real_feature_set, real_split, train_targets  # noqa: E402
+
+from streid.artifacts import FeatureSet, save_distribution, save_features  # noqa: E402
+from streid.datasets import MARKET  # noqa: E402
+from streid.rerank import re_ranking  # noqa: E402
+from streid.st_model import camera_pair_histograms, smooth_histograms  # noqa: E402
+
+
+def run_process(command, cwd) -> tuple[float, float, str]:
+    """Run a command; return its wall seconds, peak RSS in GB and its last output line."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = proc.stdout.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed")
+    return elapsed, usage.ru_maxrss / 2**20, out.strip().splitlines()[-1]
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loop_rows", type=int, default=40, help="rows of the 6.1 loop timed")
+    parser.add_argument("--dense_n", type=int, default=7000, help="N for the dense 6.2 reference")
+    args = parser.parse_args(argv)
+
+    _, labels, cams, frames = real_split(MARKET, "train")
+    distribution = camera_pair_histograms(train_targets(labels), cams, frames, 8, 5000, 100)
+    smoothed = smooth_histograms(distribution, 50)
+    features = real_feature_set(MARKET, dim=512, seed=1)
+    n = len(features.query) + len(features.gallery)
+
+    print(f"Step 6 at Market-1501 scale: N = {n:,} images, 512-d features, real names")
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "model" / "bench"
+        run.mkdir(parents=True)
+        save_features(run / "pytorch_result.mat", features.query, features.gallery)
+        save_distribution(run / "pytorch_result2.mat", distribution, 100)
+        python = [sys.executable]
+        t61, rss61, _ = run_process(
+            [*python, str(ROOT / "gen_rerank_all_scores_mat.py"), "--name", "bench"], tmp
+        )
+        size = (run / "all_scores.mat").stat().st_size / 1e9
+        t62, rss62, line = run_process(
+            [*python, str(ROOT / "evaluate_rerank_market.py"), "--name", "bench"], tmp
+        )
+
+    # The original's 6.1: one row at a time, a Python loop over N for the spatial-temporal
+    # probability; timed on a few rows.
+    rows = FeatureSet(features.query[: args.loop_rows], features.query[:0])
+    everyone = FeatureSet(features.query, features.gallery)
+    _, t_rows = timed(loop_rows, rows, everyone, smoothed)
+    t_loop61 = t_rows * n / args.loop_rows
+
+    # The original's 6.2 is dense (O, V and Jaccard are N x N): compare on a smaller N.
+    small = FeatureSet(features.query[: args.dense_n // 7], features.gallery[: args.dense_n])
+    small_n = len(small.query) + len(small.gallery)
+    scores = ref.all_scores(small.query, small.gallery, smoothed).astype(np.float32)
+    fast, t_fast = timed(re_ranking, len(small.query), scores)
+    dense, t_dense = timed(ref.re_ranking, len(small.query), scores)
+
+    print(f"{'':<34}{'seconds':>9}{'peak RSS':>10}  notes")
+    print(
+        f"{'6.1 gen_rerank_all_scores_mat.py':<34}{t61:>8.1f}s{rss61:>8.2f}GB  "
+        f"goal < 30 s, < 4 GB; all_scores.mat {size:.2f} GB; original-style loop "
+        f"{t_loop61 / 60:.0f} min (timed on {args.loop_rows} rows), {t_loop61 / t61:.0f}x"
+    )
+    print(
+        f"{'6.2 evaluate_rerank_market.py':<34}{t62:>8.1f}s{rss62:>8.2f}GB  "
+        f"goal < 60 s, < 4 GB; dense reference > 10 GB at this N"
+    )
+    print(f"{'':<34}{line}")
+    same = "identical result" if np.array_equal(fast, dense) else "RESULTS DIFFER"
+    print(
+        f"re-ranking at N = {small_n:,}: project {t_fast:.2f}s, dense original-style "
+        f"{t_dense:.1f}s, {t_dense / t_fast:.0f}x, {same}"
+    )
+    return 0
+
+
+def loop_rows(rows: FeatureSet, everyone: FeatureSet, smoothed):
+    """The original 6.1's loop body for the rows in ``rows.query`` against everyone."""
+    feats = ref.normalise(np.concatenate([everyone.query.features, everyone.gallery.features]))
+    cams = np.concatenate([everyone.query.cams, everyone.gallery.cams])
+    frames = np.concatenate([everyone.query.frames, everyone.gallery.frames])
+    mine = ref.normalise(rows.query.features)
+    for i in range(len(mine)):
+        s = np.dot(feats, mine[i])
+        p = ref.st_probability(rows.query.cams[i], rows.query.frames[i], cams, frames, smoothed)
+        _ = 1 / (1 + np.exp(-5.0 * s)) * 1 / (1 + 2 * np.exp(-5.0 * p))
+
+
+if __name__ == "__main__":
+    main()
