@@ -14,7 +14,8 @@ Each model has two paths, as in timm:
 Pooled maps are flattened with ``flatten(1)``, never ``squeeze()``, which in the original
 turned a batch of one into a vector and broke the classifier.
 
-Weights: ``weights=None`` is random initialisation (torchvision's own for the trunk), a
+Weights: ``weights=None`` is random initialisation (torchvision's own for the trunk, with
+``zero_init_residual`` for ResNet-50, see :func:`resnet50`), a
 torchvision ``WeightsEnum`` (what the original's ``pretrained=True`` gave) is read from the
 local torch hub cache and never downloaded, a path loads a trunk state dict from that file.
 The heads always get the original's initialisation.
@@ -176,11 +177,14 @@ def cached_weights_file(weights: WeightsEnum) -> Path:
     return path
 
 
-def _backbone(builder, weights, default_enum: type[WeightsEnum]) -> nn.Module:
-    """Build a torchvision trunk and load ``weights`` into it (see the module docstring)."""
-    net = builder(weights=None)
+def _backbone(builder, weights, default_enum: type[WeightsEnum], **scratch) -> nn.Module:
+    """Build a torchvision trunk and load ``weights`` into it (see the module docstring).
+
+    ``scratch`` holds the builder's options for random initialisation (``weights=None``).
+    """
     if weights is None:
-        return net
+        return builder(weights=None, **scratch)
+    net = builder(weights=None)
     if isinstance(weights, WeightsEnum):
         if not isinstance(weights, default_enum):
             raise UserError(f"{weights} are not weights for {builder.__name__}")
@@ -192,8 +196,16 @@ def _backbone(builder, weights, default_enum: type[WeightsEnum]) -> nn.Module:
 
 
 def resnet50(weights=None) -> nn.Module:
-    """torchvision ResNet-50; ``weights``: None, a ``ResNet50_Weights`` or a file path."""
-    return _backbone(torchvision.models.resnet50, weights, ResNet50_Weights)
+    """torchvision ResNet-50; ``weights``: None, a ``ResNet50_Weights`` or a file path.
+
+    From scratch (None), the last BatchNorm of every residual branch starts at zero, so each
+    block starts as the identity (``zero_init_residual``; Goyal et al., 2017). The original
+    always started from ImageNet; from a standard random start, training at its learning
+    rates does not get going (the loss rises), from this one it does.
+    """
+    return _backbone(
+        torchvision.models.resnet50, weights, ResNet50_Weights, zero_init_residual=True
+    )
 
 
 def densenet121(weights=None) -> nn.Module:

@@ -159,3 +159,10 @@ def test_weights_file_that_is_not_a_state_dict(tmp_path):
         build_model(False, False, NCLASSES, weights=str(tmp_path / "w.pth"))
     with pytest.raises(UserError, match="not found"):
         build_model(False, False, NCLASSES, weights=str(tmp_path / "missing.pth"))
+
+
+def test_resnet_from_scratch_starts_its_blocks_as_the_identity():
+    net = build_model(True, False, NCLASSES, weights="none")
+    for layer in (net.model.layer1, net.model.layer4):
+        assert all(not block.bn3.weight.detach().any() for block in layer)
+    assert net.model.bn1.weight.detach().all()
