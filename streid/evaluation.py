@@ -26,6 +26,23 @@ from tqdm import tqdm
 from .st_model import SpatialTemporalModel, normalize_rows, pair_scores
 
 
+def good_and_junk(query_labels, query_cams, gallery_labels, gallery_cams):
+    """The original's good and junk gallery images of each query, as (Q, G) masks.
+
+    Args:
+        query_labels, query_cams: (Q,) ids.
+        gallery_labels, gallery_cams: (G,) ids, or (Q, G) (each query's ranked gallery).
+    """
+    ql = np.asarray(query_labels)[:, None]
+    qc = np.asarray(query_cams)[:, None]
+    same = gallery_labels == ql
+    junk = (same & (gallery_cams == qc)) | (gallery_labels == -1)
+    # Deviation from the original: good excludes junk. This only matters for a query
+    # labelled -1, whose "good" images are all junk: the original then crashes with an
+    # IndexError, here the query has no good match and is skipped.
+    return same & ~junk, junk
+
+
 @dataclass
 class Metrics:
     """Results over all queries.
@@ -74,17 +91,10 @@ class RankingEvaluator:
             scores: (B, G) scores (or distances) of B queries against the whole gallery.
             query_labels, query_cams: (B,) the queries' person and camera ids.
         """
-        ql = np.asarray(query_labels)[:, None]
-        qc = np.asarray(query_cams)[:, None]
         order = np.argsort(-scores if self.descending else scores, axis=1)
-        labels = self.g_labels[order]
-        cams = self.g_cams[order]
-        same = labels == ql
-        junk = (same & (cams == qc)) | (labels == -1)
-        # Deviation from the original: good excludes junk. This only matters for a query
-        # labelled -1, whose "good" images are all junk: the original then crashes with an
-        # IndexError, here the query has no good match and is skipped.
-        good = same & ~junk
+        good, junk = good_and_junk(
+            query_labels, query_cams, self.g_labels[order], self.g_cams[order]
+        )
         position = np.cumsum(~junk, axis=1, dtype=np.int64) - 1  # rank after junk removal
 
         rows, cols = np.nonzero(good)  # row-major: each query's good images in rank order
@@ -174,3 +184,25 @@ def evaluate_features(features, st: SpatialTemporalModel, alpha: float, stream: 
         gallery.cams,
         desc=f"ranking ({stream})",
     )
+
+
+def top_matches(query, gallery, st: SpatialTemporalModel, alpha: float, stream: str, k: int):
+    """The first ``k`` gallery images of each query's ranking, junk left out, as evaluated.
+
+    Args:
+        query, gallery: :class:`streid.artifacts.Split` (features not yet normalised).
+
+    Returns:
+        One (indices, good) pair per query: gallery indices in rank order and whether each
+        is a true match.
+    """
+    q = replace(query, features=normalize_rows(query.features))
+    g = replace(gallery, features=normalize_rows(gallery.features))
+    scores = pair_scores(q, g, st, alpha, stream)
+    good, junk = good_and_junk(q.labels, q.cams, g.labels, g.cams)
+    matches = []
+    for i in range(len(q)):
+        ranked = np.argsort(-scores[i])
+        ranked = ranked[~junk[i, ranked]][:k]
+        matches.append((ranked, good[i, ranked]))
+    return matches

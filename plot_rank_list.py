@@ -1,0 +1,89 @@
+"""Picture of rank lists: a few queries and their top 10, appearance only and joint.
+
+    python plot_rank_list.py --name ft_ResNet50_pcb_market_e --test_dir dataset/market_rename
+
+Reads model/<name>/pytorch_result.mat (step 3), pytorch_result2.mat (step 4) and the query
+and gallery images under --test_dir (in step 3's order), and writes
+model/<name>/rank_list.png: each query, then its first 10 gallery images ranked by appearance
+alone and by the joint score, green when the same person, red when not (junk left out, as in
+the evaluation). Queries where the spatial-temporal stream fixes the first match come first.
+"""
+
+import argparse
+
+import numpy as np
+
+from streid.artifacts import load_distribution, load_features, run_dir
+from streid.cli import UserError, entry_point
+from streid.datasets import SPECS, image_folder
+from streid.evaluation import top_matches
+from streid.plots import plot_rank_lists
+from streid.st_model import SpatialTemporalModel
+from streid.steps import DEFAULT_NAME
+
+TITLES = {"visual": "appearance only", "joint": "joint: appearance + spatial-temporal"}
+
+
+@entry_point
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", default=DEFAULT_NAME, help="run name (default: %(default)s)")
+    parser.add_argument("--test_dir", required=True, help="prepared dataset with query/, gallery/")
+    parser.add_argument("--dataset", default="market", choices=sorted(SPECS), help="name format")
+    parser.add_argument("--queries", default=4, type=int, help="queries shown")
+    parser.add_argument("--alpha", default=5, type=float, help="logistic smoothing weight")
+    parser.add_argument(
+        "--smooth", default=50, type=float, help="Parzen window: Gaussian sigma, in bins"
+    )
+    parser.add_argument(
+        "--out", default=None, help="image path (default: model/<name>/rank_list.png)"
+    )
+    args = parser.parse_args(argv)
+
+    features = load_features(args.name)
+    distribution, interval = load_distribution(args.name)
+    st = SpatialTemporalModel.from_histograms(distribution, args.smooth, interval)
+    spec = SPECS[args.dataset]
+    paths = {}
+    for split, data in (("query", features.query), ("gallery", features.gallery)):
+        paths[split], _, _ = image_folder(f"{args.test_dir}/{split}")
+        labels, cams, frames = spec.parse_names(paths[split]) if paths[split] else ([],) * 3
+        if not (
+            np.array_equal(labels, data.labels)
+            and np.array_equal(cams, data.cams)
+            and np.array_equal(frames, data.frames)
+        ):
+            raise UserError(
+                f"the images in {args.test_dir}/{split}/ do not match {split}_label/cam/frames "
+                f"of pytorch_result.mat (made from another folder, or not in step 3's order)"
+            )
+
+    rankings = {
+        s: top_matches(features.query, features.gallery, st, args.alpha, s, 10) for s in TITLES
+    }
+    first_good = {
+        s: np.array([len(good) > 0 and good[0] for _, good in rankings[s]]) for s in TITLES
+    }
+    has_match = np.array([good.any() for _, good in rankings["joint"]])
+    # Queries the spatial-temporal stream fixes first, then the others, in order.
+    fixed = first_good["joint"] & ~first_good["visual"]
+    order = np.concatenate([np.flatnonzero(fixed), np.flatnonzero(~fixed & has_match)])
+    rows = []
+    for i in order[: args.queries]:
+        lists = {}
+        for stream, title in TITLES.items():
+            indices, good = rankings[stream][i]
+            lists[title] = [
+                (paths["gallery"][j], bool(g)) for j, g in zip(indices, good, strict=True)
+            ]
+        rows.append((paths["query"][i], lists))
+    if not rows:
+        raise UserError("no query has a true match in the gallery: nothing to show")
+    out = args.out or run_dir(args.name) / "rank_list.png"
+    plot_rank_lists(rows, out)
+    print(f"wrote {out}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Picture of the spatial-temporal model: time-gap distributions of every camera pair.
+
+    python plot_st_distribution.py --name ft_ResNet50_pcb_market_e
+
+Reads model/<name>/pytorch_result2.mat (step 4) and writes model/<name>/st_distribution.png:
+one panel per ordered camera pair, the raw histogram and its Parzen smoothing (step 5's).
+"""
+
+import argparse
+
+from streid.artifacts import load_distribution, run_dir
+from streid.cli import entry_point
+from streid.plots import plot_st_distribution
+from streid.st_model import smooth_histograms
+from streid.steps import DEFAULT_NAME
+
+
+@entry_point
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", default=DEFAULT_NAME, help="run name (default: %(default)s)")
+    parser.add_argument(
+        "--smooth", default=50, type=float, help="Parzen window: Gaussian sigma, in bins"
+    )
+    parser.add_argument(
+        "--out", default=None, help="PNG path (default: model/<name>/st_distribution.png)"
+    )
+    args = parser.parse_args(argv)
+
+    distribution, interval = load_distribution(args.name)
+    out = args.out or run_dir(args.name) / "st_distribution.png"
+    smoothed = smooth_histograms(distribution, args.smooth)
+    plot_st_distribution(distribution, smoothed, interval, args.smooth, out)
+    print(f"wrote {out}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

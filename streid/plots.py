@@ -1,0 +1,109 @@
+"""Pictures: the camera-pair time-gap distributions and rank lists of a few queries."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageOps
+
+from .artifacts import atomic_output
+
+GREEN, RED = (40, 170, 60), (210, 40, 40)
+
+
+def plot_st_distribution(distribution, smoothed, interval: float, sigma: float, path) -> None:
+    """One panel per ordered camera pair: the raw histogram of step 4 and its Parzen smoothing.
+
+    Args:
+        distribution: (C, C, B) normalised histograms; ``[a][b]`` counts identities seen in
+            camera a after camera b.
+        smoothed: the same, smoothed as step 5 does.
+        interval: frames per bin.
+        sigma: the smoothing's sigma in bins (for the title).
+        path: the PNG to write.
+    """
+    used = np.flatnonzero(distribution.sum(axis=(1, 2)) + distribution.sum(axis=(0, 2)))
+    if used.size == 0:
+        used = np.arange(distribution.shape[0])
+    # Show both curves as the probability per display bin of about sigma bins: the raw
+    # histogram is a few spikes per pair, the smoothed one spreads each over ~6 sigma bins.
+    width = max(1, int(round(sigma)))
+    num_bins = distribution.shape[2]
+    mass = distribution.sum(axis=(0, 1))
+    if mass.sum() > 0:  # up to the gap that holds 98% of all pairs' mass, plus 3 sigma
+        last = int(np.searchsorted(np.cumsum(mass) / mass.sum(), 0.98)) + 3 * width
+    else:
+        last = num_bins
+    shown = -(-min(num_bins, last) // width)  # display bins
+    pad = shown * width - num_bins
+
+    def coarse(h):
+        h = np.pad(h, (0, max(0, pad)))[: shown * width]
+        return h.reshape(shown, width).sum(axis=1)
+
+    edges = np.arange(shown + 1) * width * interval
+    centres = (edges[:-1] + edges[1:]) / 2
+    n = len(used)
+    fig = Figure(figsize=(2.2 * n, 1.6 * n), layout="constrained")
+    axes = fig.subplots(n, n, sharex=True, squeeze=False)
+    for r, a in enumerate(used):
+        for c, b in enumerate(used):
+            ax = axes[r, c]
+            ax.tick_params(labelsize=6)
+            if a == b:
+                ax.set_axis_off()
+                continue
+            ax.stairs(coarse(distribution[a, b]), edges, fill=True, color="0.75")
+            ax.plot(centres, coarse(smoothed[a, b]), color="tab:blue", lw=1.2)
+            ax.set_title(f"cam {a + 1} after cam {b + 1}", fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("time gap (1000 frames)", fontsize=7)
+        ax.xaxis.set_major_formatter(lambda value, _: f"{value / 1000:g}")
+    fig.suptitle(
+        f"Time gaps of the same person between cameras (share per {width * interval:g} "
+        f"frames): histogram (grey), Parzen smoothing with sigma {sigma:g} bins (blue)",
+        fontsize=9,
+    )
+    with atomic_output(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+
+
+def _tile(path: str, size: tuple[int, int], border=None) -> Image.Image:
+    """An image resized to ``size`` (width, height), with a coloured border if given."""
+    with Image.open(path) as img:
+        tile = img.convert("RGB").resize(size)
+    if border is not None:
+        tile = ImageOps.expand(tile.resize((size[0] - 8, size[1] - 8)), border=4, fill=border)
+    return tile
+
+
+def plot_rank_lists(rows, path, top: int = 10, size=(64, 128)) -> None:
+    """A picture of rank lists, one query per line, several rankings side by side.
+
+    Args:
+        rows: list of (query image path, {ranking title: [(gallery image path, is good),
+            ...]}), the gallery lists in rank order.
+        path: the PNG (or JPEG) to write.
+        top: gallery images shown per ranking.
+        size: (width, height) of each image.
+    """
+    titles = list(rows[0][1])
+    w, h = size
+    gap, header = w // 2, 18
+    width = w + gap + len(titles) * (top * w + gap)
+    canvas = Image.new("RGB", (width, header + len(rows) * (h + 6)), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 3), "query", fill="black")
+    for t, title in enumerate(titles):
+        draw.text((w + gap + t * (top * w + gap) + 4, 3), title, fill="black")
+    for r, (query, rankings) in enumerate(rows):
+        y = header + r * (h + 6)
+        canvas.paste(_tile(query, size), (0, y))
+        for t, title in enumerate(titles):
+            x0 = w + gap + t * (top * w + gap)
+            for k, (image, good) in enumerate(rankings[title][:top]):
+                canvas.paste(_tile(image, size, GREEN if good else RED), (x0 + k * w, y))
+    with atomic_output(path, suffix=os.path.splitext(str(path))[1] or ".png") as tmp:
+        canvas.save(tmp)
