@@ -90,8 +90,9 @@ def plan(spec: DatasetSpec, download_path: Path) -> list[tuple[Path, str, str]]:
             target = f"{pid}/{spec.prepared_name(name)}"
             jobs.append((download_path / raw / name, split, target))
             if split == "train_all":
-                # The first image of each id (in sorted order; the original took the file
-                # system's order) is the validation image, the others are for training.
+                # Deviation from the original: the first image of each id in sorted order is
+                # the validation image (the original took the file system's order); the
+                # others are for training.
                 jobs.append(
                     (download_path / raw / name, "train" if pid in seen_ids else "val", target)
                 )

@@ -263,6 +263,8 @@ def load_distribution(name: str) -> tuple[np.ndarray, float]:
 
 def save_distribution(path: str | os.PathLike, distribution: np.ndarray, interval: float):
     """Write ``pytorch_result2.mat``: the original's ``distribution`` key, plus ``interval``."""
+    # Deviation from the original: the frames per bin are recorded beside the histograms, so
+    # step 5 need not assume them; files without the key are read with the original's 100.
     savemat_atomic(path, {"distribution": distribution, "interval": float(interval)})
 
 

@@ -435,9 +435,10 @@ def train(args: argparse.Namespace, spec: DatasetSpec) -> None:
             history[phase]["loss"].append(loss)
             history[phase]["err"].append(err)
             print(f"{phase} Loss: {loss:.4f} Acc: {1 - err:.4f} ({seen / secs:.0f} images/s)")
-        # Modern PyTorch steps the schedule after the epoch's optimizer steps: epochs 0-39 train
-        # at lr 0.01/0.1, the drop to 0.001/0.01 happens at epoch 40 (the original, calling
-        # step() first under PyTorch 0.4, dropped at epoch 39).
+        # Deviation from the original: the schedule steps after the epoch's optimizer steps,
+        # as modern PyTorch expects. Epochs 0-39 train at lr 0.01/0.1, the drop to 0.001/0.01
+        # comes at epoch 40 (the original, calling step() first under PyTorch 0.4, dropped at
+        # epoch 39).
         scheduler.step()
         if epoch % SAVE_EVERY == SAVE_EVERY - 1:
             save_state_dict(model, run / f"net_{epoch}.pth")

@@ -277,6 +277,9 @@ def pair_scores(query, gallery, st: SpatialTemporalModel, alpha: float, stream: 
             gallery.cams[None, :],
             gallery.frames[None, :],
         )
+    # Deviation from the original: one matrix product per block of queries, not one
+    # matrix-vector product per query. The two round differently in the last float32 bit,
+    # which can swap two gallery images whose scores agree to about 1e-7.
     similarity = query.features @ gallery.features.T
     if stream == "visual":
         return similarity

@@ -25,6 +25,8 @@ from .evaluation import evaluate
 from .rerank import re_ranking_columns
 from .st_model import camera_pair_histograms, check_cameras
 
+# Deviation from the original: every step defaults to the run name of its steps 2-3; its later
+# scripts each had a different default left over from the authors' own runs.
 DEFAULT_NAME = "ft_ResNet50"
 
 
