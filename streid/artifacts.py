@@ -71,6 +71,10 @@ def artifact_path(name: str, filename: str) -> Path:
 
 
 # -- atomic writing --------------------------------------------------------------------------
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str = ".tmp"):
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
@@ -80,6 +84,7 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".tmp"):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

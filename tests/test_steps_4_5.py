@@ -1,6 +1,8 @@
 """Steps 4 and 5 as a user runs them: the scripts, their files, their errors."""
 
+import os
 import re
+import stat
 
 import numpy as np
 import pytest
@@ -44,7 +46,11 @@ def test_gen_st_model_reads_names_only_and_equals_reference(tmp_path, monkeypatc
     names, labels, cams, frames = real_split(spec, "train")
     make_tree(tmp_path / "data", names)
     script.main(["--data_dir", "data", "--name", "run"])
-    saved = scipy.io.loadmat(tmp_path / "model/run/pytorch_result2.mat")
+    out = tmp_path / "model/run/pytorch_result2.mat"
+    saved = scipy.io.loadmat(out)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask  # an ordinary file's mode
     targets = train_targets(labels)
     expected = ref.histograms(targets, cams, frames, targets.max() + 1, 8, spec.num_bins, 100.0)
     np.testing.assert_array_equal(saved["distribution"], expected)
