@@ -9,7 +9,6 @@ train (PCB from scratch at 64x32), extract, spatial-temporal model, evaluate, re
 one table (appearance only, + spatial-temporal, + re-ranking) and writes two pictures.
 """
 
-import argparse
 import os
 import re
 import shutil
@@ -18,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from streid import cli
 from streid.demo import choose_names, write_dataset
 
 ROOT = Path(__file__).resolve().parent
@@ -50,7 +50,7 @@ def metrics(output: str) -> list[float]:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.parser(__doc__)
     parser.add_argument("--out", default="demo_output", help="working folder (replaced)")
     parser.add_argument("--epochs", default=12, type=int, help="training epochs")
     parser.add_argument("--train_ids", default=100, type=int, help="training identities")

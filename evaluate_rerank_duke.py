@@ -8,13 +8,12 @@ model/<name>/pytorch_result.mat, and prints the original's line
 """
 
 from streid.cli import entry_point
-from streid.datasets import DUKE
 from streid.steps import evaluate_rerank_main
 
 
 @entry_point
 def main(argv=None):
-    return evaluate_rerank_main(DUKE, argv)
+    return evaluate_rerank_main(__doc__, argv)
 
 
 if __name__ == "__main__":

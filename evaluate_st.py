@@ -8,13 +8,12 @@ model/<name>/pytorch_result2.mat (step 4), prints the original's line
 ``--stream visual`` or ``--stream st`` ranks by one stream alone (the paper's ablations).
 """
 
-import argparse
-
+from streid import cli
 from streid.artifacts import load_distribution, load_features, run_dir, savemat_atomic
 from streid.cli import entry_point
 from streid.evaluation import evaluate_features
 from streid.st_model import STREAMS, SpatialTemporalModel
-from streid.steps import DEFAULT_NAME
+from streid.steps import DEFAULT_NAME, add_score_arguments
 
 # The original's CMC file names (the last two were commented-out alternatives there).
 CMC_FILES = {
@@ -26,13 +25,9 @@ CMC_FILES = {
 
 @entry_point
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--name", default=DEFAULT_NAME, help="run name (default: %(default)s)")
-    # The joint score: 1/(1+exp(-alpha*s)) * 1/(1+2*exp(-alpha*p)).
-    parser.add_argument("--alpha", default=5, type=float, help="logistic smoothing weight")
-    parser.add_argument(
-        "--smooth", default=50, type=float, help="Parzen window: Gaussian sigma, in bins"
-    )
+    parser = cli.parser(__doc__)
+    parser.add_argument("--name", default=DEFAULT_NAME, help="run name")
+    add_score_arguments(parser)  # --alpha 5, --smooth 50
     parser.add_argument(
         "--stream",
         default="joint",

@@ -7,9 +7,9 @@ model/<name>/all_scores.mat (key `all_scores`, (Nq + Ng) x (Nq + Ng), float32), 
 in blocks of columns with step 5's joint score and streamed to disk.
 """
 
-import argparse
 import time
 
+from streid import cli
 from streid.artifacts import (
     ALL_SCORES_FILE,
     load_distribution,
@@ -20,17 +20,14 @@ from streid.artifacts import (
 from streid.cli import entry_point
 from streid.rerank import all_scores_blocks
 from streid.st_model import SpatialTemporalModel
-from streid.steps import DEFAULT_NAME
+from streid.steps import DEFAULT_NAME, add_score_arguments
 
 
 @entry_point
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--name", default=DEFAULT_NAME, help="run name (default: %(default)s)")
-    parser.add_argument("--alpha", default=5, type=float, help="logistic smoothing weight")
-    parser.add_argument(
-        "--smooth", default=50, type=float, help="Parzen window: Gaussian sigma, in bins"
-    )
+    parser = cli.parser(__doc__)
+    parser.add_argument("--name", default=DEFAULT_NAME, help="run name")
+    add_score_arguments(parser)  # --alpha 5, --smooth 50
     args = parser.parse_args(argv)
 
     start = time.perf_counter()

@@ -13,7 +13,7 @@ from streid.steps import gen_st_model_main
 
 @entry_point
 def main(argv=None):
-    return gen_st_model_main(MARKET, argv)
+    return gen_st_model_main(MARKET, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -9,32 +9,28 @@ alone and by the joint score, green when the same person, red when not (junk lef
 the evaluation). Queries where the spatial-temporal stream fixes the first match come first.
 """
 
-import argparse
-
 import numpy as np
 
+from streid import cli
 from streid.artifacts import load_distribution, load_features, run_dir
 from streid.cli import UserError, entry_point
 from streid.datasets import SPECS, image_folder
 from streid.evaluation import top_matches
 from streid.plots import plot_rank_lists
 from streid.st_model import SpatialTemporalModel
-from streid.steps import DEFAULT_NAME
+from streid.steps import DEFAULT_NAME, add_score_arguments
 
 TITLES = {"visual": "appearance only", "joint": "joint: appearance + spatial-temporal"}
 
 
 @entry_point
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--name", default=DEFAULT_NAME, help="run name (default: %(default)s)")
+    parser = cli.parser(__doc__)
+    parser.add_argument("--name", default=DEFAULT_NAME, help="run name")
     parser.add_argument("--test_dir", required=True, help="prepared dataset with query/, gallery/")
     parser.add_argument("--dataset", default="market", choices=sorted(SPECS), help="name format")
     parser.add_argument("--queries", default=4, type=int, help="queries shown")
-    parser.add_argument("--alpha", default=5, type=float, help="logistic smoothing weight")
-    parser.add_argument(
-        "--smooth", default=50, type=float, help="Parzen window: Gaussian sigma, in bins"
-    )
+    add_score_arguments(parser)  # --alpha 5, --smooth 50
     parser.add_argument(
         "--out", default=None, help="image path (default: model/<name>/rank_list.png)"
     )

@@ -6,22 +6,19 @@ Reads model/<name>/pytorch_result2.mat (step 4) and writes model/<name>/st_distr
 one panel per ordered camera pair, the raw histogram and its Parzen smoothing (step 5's).
 """
 
-import argparse
-
+from streid import cli
 from streid.artifacts import load_distribution, run_dir
 from streid.cli import entry_point
 from streid.plots import plot_st_distribution
 from streid.st_model import smooth_histograms
-from streid.steps import DEFAULT_NAME
+from streid.steps import DEFAULT_NAME, add_score_arguments
 
 
 @entry_point
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--name", default=DEFAULT_NAME, help="run name (default: %(default)s)")
-    parser.add_argument(
-        "--smooth", default=50, type=float, help="Parzen window: Gaussian sigma, in bins"
-    )
+    parser = cli.parser(__doc__)
+    parser.add_argument("--name", default=DEFAULT_NAME, help="run name")
+    add_score_arguments(parser, alpha=False)  # --smooth 50
     parser.add_argument(
         "--out", default=None, help="PNG path (default: model/<name>/st_distribution.png)"
     )

@@ -19,13 +19,13 @@ script again leaves what is already in place.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 from pathlib import Path
 
 from tqdm import tqdm
 
+from streid import cli
 from streid.cli import UserError, entry_point
 from streid.datasets import DUKE, MARKET, DatasetSpec
 
@@ -114,9 +114,7 @@ def prepare(spec: DatasetSpec, download_path: Path, save_path: Path) -> dict[str
 
 @entry_point
 def main(argv=None):
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = cli.parser(__doc__)
     # The original's flags: which dataset.
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--Market", action="store_true", help="Market-1501")

@@ -24,14 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import reference as ref  # noqa: E402
-from simulate import real_feature_set, real_split, train_targets  # noqa: E402
+from simulate import real_feature_set, real_histograms  # noqa: E402
 
 from streid.artifacts import save_distribution, save_features  # noqa: E402
 from streid.datasets import MARKET  # noqa: E402
 from streid.evaluation import evaluate_features  # noqa: E402
 from streid.st_model import (  # noqa: E402
     SpatialTemporalModel,
-    camera_pair_histograms,
     smooth_histograms,
 )
 
@@ -53,8 +52,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    _, labels, cams, frames = real_split(MARKET, "train")
-    distribution = camera_pair_histograms(train_targets(labels), cams, frames, 8, 5000, 100)
+    distribution = real_histograms(MARKET)
     smoothed = smooth_histograms(distribution, 50)
     st = SpatialTemporalModel(smoothed, MARKET.interval)
     print("Step 5 at Market-1501 scale: 3,368 queries x 19,732 gallery, real names")

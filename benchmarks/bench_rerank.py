@@ -27,12 +27,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import numpy as np  # noqa: E402
 import reference as ref  # noqa: E402
-from simulate import real_feature_set, real_split, train_targets  # noqa: E402
+from simulate import real_feature_set, real_histograms  # noqa: E402
 
 from streid.artifacts import FeatureSet, save_distribution, save_features  # noqa: E402
 from streid.datasets import MARKET  # noqa: E402
 from streid.rerank import re_ranking  # noqa: E402
-from streid.st_model import camera_pair_histograms, smooth_histograms  # noqa: E402
+from streid.st_model import smooth_histograms  # noqa: E402
 
 
 def run_process(command, cwd) -> tuple[float, float, str]:
@@ -59,8 +59,7 @@ def main(argv=None):
     parser.add_argument("--dense_n", type=int, default=7000, help="N for the dense 6.2 reference")
     args = parser.parse_args(argv)
 
-    _, labels, cams, frames = real_split(MARKET, "train")
-    distribution = camera_pair_histograms(train_targets(labels), cams, frames, 8, 5000, 100)
+    distribution = real_histograms(MARKET)
     smoothed = smooth_histograms(distribution, 50)
     features = real_feature_set(MARKET, dim=512, seed=1)
     n = len(features.query) + len(features.gallery)

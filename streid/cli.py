@@ -8,6 +8,7 @@ without a traceback. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import sys
 from collections.abc import Callable
@@ -15,6 +16,15 @@ from collections.abc import Callable
 
 class UserError(Exception):
     """A problem with the user's input or files, reported as one line without a traceback."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help keeps the docstring's layout (the README command) and shows every default."""
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """The argument parser of a step script, described by its docstring."""
+    return argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
 
 
 def entry_point(main: Callable) -> Callable:

@@ -90,6 +90,11 @@ class DatasetSpec:
     prepared_regex: re.Pattern
     list_dir: str
 
+    @property
+    def prepare_flag(self) -> str:
+        """prepare.py's flag for this dataset: ``--Market`` or ``--Duke``."""
+        return "--" + self.key.capitalize()
+
     # -- parsing -------------------------------------------------------------------------
     def parse_name(self, filename: str) -> NameInfo:
         """Parse a prepared file name (what the ImageFolder trees hold).

@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from . import models
+from . import cli, models
 from .artifacts import FEATURES_FILE, MODEL_ROOT, Split, atomic_output, run_dir, save_features
 from .cli import UserError
 from .datasets import DatasetSpec, image_folder
@@ -277,13 +277,9 @@ def run_epoch(model, loader, device, desc, optimizer=None, scaler=None, amp=Fals
 
 
 # -- step 2: training ---------------------------------------------------------------------------
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """--help keeps the docstring's layout (the README command) and shows every default."""
-
-
 def train_parser(spec: DatasetSpec, description: str) -> argparse.ArgumentParser:
     """The flags of train_market.py / train_duke.py."""
-    p = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+    p = cli.parser(description)
     # The original's flags and defaults.
     p.add_argument("--gpu_ids", default="0", type=str, help="GPU id, e.g. 0 (-1: the CPU)")
     p.add_argument("--name", default="ft_ResNet50", type=str, help="run name: model/<name>/")
@@ -362,7 +358,7 @@ def train(args: argparse.Namespace, spec: DatasetSpec) -> None:
     size = tuple(args.input_size) if args.input_size else default_input_size(args.PCB)
 
     data_dir = Path(args.data_dir)
-    hint = f"run prepare.py --{spec.key.capitalize()} (step 1), or pass --data_dir"
+    hint = f"run prepare.py {spec.prepare_flag} (step 1), or pass --data_dir"
     train_set = image_list(
         data_dir / ("train_all" if args.train_all else "train"),
         train_transform(args.PCB, size, args.erasing_p, args.color_jitter),
@@ -566,7 +562,7 @@ def load_trained(args: argparse.Namespace) -> tuple[nn.Module, bool, tuple[int, 
 
 def test_parser(spec: DatasetSpec, description: str) -> argparse.ArgumentParser:
     """The flags of test_st_market.py / test_st_duke.py."""
-    p = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+    p = cli.parser(description)
     # The original's flags and defaults.
     p.add_argument("--gpu_ids", default="0", type=str, help="GPU id, e.g. 0 (-1: the CPU)")
     p.add_argument("--which_epoch", default="last", type=str, help="net_<which_epoch>.pth")
@@ -588,7 +584,7 @@ def extract(args: argparse.Namespace, spec: DatasetSpec) -> None:
     model, pcb, size = load_trained(args)
     model = place_model(model, device)
     test_dir = Path(args.test_dir)
-    hint = f"run prepare.py --{spec.key.capitalize()} (step 1), or pass --test_dir"
+    hint = f"run prepare.py {spec.prepare_flag} (step 1), or pass --test_dir"
     splits = {}
     for split in ("gallery", "query"):
         images = image_list(test_dir / split, test_transform(pcb, size), hint)

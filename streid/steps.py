@@ -10,6 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
+from . import cli
 from .artifacts import (
     ALL_SCORES_FILE,
     DISTRIBUTION_FILE,
@@ -30,25 +31,37 @@ from .st_model import camera_pair_histograms, check_cameras
 DEFAULT_NAME = "ft_ResNet50"
 
 
-def gen_st_model_main(spec: DatasetSpec, argv=None) -> Path:
-    """Step 4: learn the camera-pair time-gap histograms from the names under train_all/."""
-    parser = argparse.ArgumentParser(
-        description=f"Step 4 ({spec.title}): spatial-temporal model from the training names. "
-        f"Writes model/<name>/{DISTRIBUTION_FILE}."
+def add_score_arguments(parser: argparse.ArgumentParser, alpha: bool = True) -> None:
+    """The joint score's parameters, shared by step 5, step 6.1 and the pictures."""
+    # joint = 1/(1+exp(-alpha*s)) * 1/(1+2*exp(-alpha*p)), p smoothed with sigma = --smooth.
+    if alpha:
+        parser.add_argument("--alpha", default=5, type=float, help="logistic smoothing weight")
+    parser.add_argument(
+        "--smooth", default=50, type=float, help="Parzen window: Gaussian sigma, in bins"
     )
+
+
+def gen_st_model_main(spec: DatasetSpec, description: str, argv=None) -> Path:
+    """Step 4: learn the camera-pair time-gap histograms from the names under train_all/.
+
+    Args:
+        spec: the dataset.
+        description: the script's docstring, for --help.
+    """
+    parser = cli.parser(description)
     parser.add_argument(
         "--data_dir",
         default=spec.prepared_dir,
-        help="prepare.py's output folder, holding train_all/ (default: %(default)s)",
+        help="prepare.py's output folder, holding train_all/",
     )
-    parser.add_argument("--name", default=DEFAULT_NAME, help="run name (default: %(default)s)")
+    parser.add_argument("--name", default=DEFAULT_NAME, help="run name")
     args = parser.parse_args(argv)
 
     train_dir = Path(args.data_dir) / "train_all"
     if not train_dir.is_dir():
         raise UserError(
             f"{args.data_dir} has no train_all/ folder: run step 1 (prepare.py "
-            f"--{'Market' if spec.key == 'market' else 'Duke'}) or point --data_dir at its output"
+            f"{spec.prepare_flag}) or point --data_dir at its output"
         )
     # Only the names are read (the label of an image is its ImageFolder class index, as in
     # the original), so the images themselves may be empty placeholder files.
@@ -69,12 +82,17 @@ def gen_st_model_main(spec: DatasetSpec, argv=None) -> Path:
     return out
 
 
-def evaluate_rerank_main(spec: DatasetSpec, argv=None):
-    """Step 6.2: re-rank step 6.1's joint scores and evaluate."""
-    parser = argparse.ArgumentParser(
-        description=f"Step 6.2 ({spec.title}): k-reciprocal re-ranking of the joint scores"
-    )
-    parser.add_argument("--name", default=DEFAULT_NAME, help="run name (default: %(default)s)")
+def evaluate_rerank_main(description: str, argv=None):
+    """Step 6.2: re-rank step 6.1's joint scores and evaluate.
+
+    The Market and Duke scripts are the same step (as in the original): labels and cameras
+    come from ``pytorch_result.mat``, whatever the dataset.
+
+    Args:
+        description: the script's docstring, for --help.
+    """
+    parser = cli.parser(description)
+    parser.add_argument("--name", default=DEFAULT_NAME, help="run name")
     # The re-ranking parameters of the paper (and the original's defaults).
     parser.add_argument("--k1", default=20, type=int, help="k-reciprocal neighbours")
     parser.add_argument("--k2", default=6, type=int, help="neighbours of the query expansion")

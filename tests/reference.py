@@ -11,6 +11,25 @@ import math
 
 import numpy as np
 
+# -- step 1 ------------------------------------------------------------------------------------
+# ORIGINAL.md's table, written out again as an independent reference for the renaming.
+SEQUENCE_FRAMES = {
+    11: 72681, 12: 74546, 13: 74881, 14: 74661, 15: 74891, 16: 54346,
+    21: 163691, 22: 164677, 23: 98102,
+    31: 161708, 32: 161769, 33: 104469,
+    41: 72107, 42: 72373, 43: 74810, 44: 74541, 45: 74910, 46: 50616,
+    51: 161095, 52: 161724, 53: 103487,
+    61: 87551, 62: 131268, 63: 95817, 64: 30952,
+}  # fmt: skip
+
+
+def market_rename(name):
+    """prepare.py's parse_frame: PPPP_cCsS_FFFFFF_BB.jpg -> PPPP_cC_fGGGGGGG_BB.jpg."""
+    fields = name.strip().split("_")
+    cam, seq, frame = int(fields[1][1]), int(fields[1][3]), int(fields[2])
+    total = sum(SEQUENCE_FRAMES.get(int(str(cam) + str(i)), 0) for i in range(1, seq)) + frame
+    return fields[0] + "_c" + str(cam) + "_f" + f"{str(total):0>7}" + "_" + fields[-1]
+
 
 # -- step 4 ------------------------------------------------------------------------------------
 def histograms(labels, cams, frames, num_classes, num_cameras=8, num_bins=5000, interval=100.0):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from streid.artifacts import FeatureSet, Split
 from streid.datasets import DatasetSpec
+from streid.st_model import camera_pair_histograms
 
 
 def real_split(
@@ -19,6 +22,16 @@ def real_split(
 def train_targets(labels: np.ndarray) -> np.ndarray:
     """ImageFolder class indices of training labels (classes are the sorted id folders)."""
     return np.unique(labels, return_inverse=True)[1]
+
+
+@functools.cache
+def real_histograms(spec: DatasetSpec) -> np.ndarray:
+    """Step 4's histograms from the real training names of ``spec`` (computed once; do not
+    modify the array)."""
+    _, labels, cams, frames = real_split(spec, "train")
+    return camera_pair_histograms(
+        train_targets(labels), cams, frames, spec.num_cameras, spec.num_bins, spec.interval
+    )
 
 
 def simulated_features(labels, cams, dim=64, noise=1.2, seed=0, split_seed=0, dtype=np.float32):

@@ -2,20 +2,12 @@
 
 import numpy as np
 import pytest
+import reference as ref
 
 from streid.cli import UserError
-from streid.datasets import DUKE, MARKET, MARKET_SEQUENCE_FRAMES, image_folder
+from streid.datasets import DUKE, MARKET, image_folder
 
 SPLITS = ("train", "query", "gallery")
-
-
-def original_rename(name):
-    """prepare.py's parse_frame, statement by statement."""
-    table = {k: MARKET_SEQUENCE_FRAMES.get(k, 0) for k in range(11, 69)}
-    fields = name.strip().split("_")
-    cam, seq, frame = int(fields[1][1]), int(fields[1][3]), int(fields[2])
-    total = sum(table[int(str(cam) + str(i))] for i in range(1, seq)) + frame
-    return fields[0] + "_c" + str(cam) + "_f" + f"{str(total):0>7}" + "_" + fields[-1]
 
 
 def original_metadata(name, spec):
@@ -36,7 +28,7 @@ def test_the_name_lists_are_complete():
 def test_market_renaming_and_parsing_match_the_original(split):
     raw = MARKET.name_list(split)
     renamed = [MARKET.prepared_name(n) for n in raw]
-    assert renamed == [original_rename(n) for n in raw]
+    assert renamed == [ref.market_rename(n) for n in raw]
     labels, cams, frames = MARKET.parse_names(renamed)
     expected = np.array([original_metadata(n, MARKET) for n in renamed])
     np.testing.assert_array_equal(np.stack([labels, cams, frames], axis=1), expected)

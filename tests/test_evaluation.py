@@ -3,14 +3,13 @@
 import numpy as np
 import pytest
 import reference as ref
-from simulate import real_feature_set, real_split, train_targets
+from simulate import real_feature_set, real_histograms
 
 from streid.artifacts import FeatureSet, Split
 from streid.datasets import DUKE, MARKET
 from streid.evaluation import RankingEvaluator, evaluate_features
 from streid.st_model import (
     SpatialTemporalModel,
-    camera_pair_histograms,
     normalize_rows,
     smooth_histograms,
 )
@@ -60,11 +59,7 @@ def test_tiny_cases_with_ties_equal_reference(seed, stream):
 @pytest.mark.parametrize("spec", [MARKET, DUKE], ids=lambda s: s.key)
 @pytest.mark.parametrize("stream", ["joint", "visual", "st"])
 def test_real_names_with_simulated_features_equal_reference(spec, stream):
-    _, labels, cams, frames = real_split(spec, "train")
-    dist = camera_pair_histograms(
-        train_targets(labels), cams, frames, spec.num_cameras, spec.num_bins, spec.interval
-    )
-    smoothed = smooth_histograms(dist, 50)
+    smoothed = smooth_histograms(real_histograms(spec), 50)
     st = SpatialTemporalModel(smoothed, spec.interval)
     features = real_feature_set(spec, num_queries=40, seed=7)
     fast = assert_same_as_reference(features, st, smoothed, stream)
@@ -76,10 +71,7 @@ def test_real_names_with_simulated_features_equal_reference(spec, stream):
 def test_end_to_end_with_per_query_dot_products_agrees():
     # Without shared similarities, only last-bit rounding of float32 dot products differs.
     spec = MARKET
-    _, labels, cams, frames = real_split(spec, "train")
-    smoothed = smooth_histograms(
-        camera_pair_histograms(train_targets(labels), cams, frames, 8, 5000, 100), 50
-    )
+    smoothed = smooth_histograms(real_histograms(spec), 50)
     features = real_feature_set(spec, num_queries=60, seed=11)
     fast = evaluate_features(features, SpatialTemporalModel(smoothed, 100), 5.0)
     cmc, mAP, _ = ref.evaluate(features.query, features.gallery, smoothed)

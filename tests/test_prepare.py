@@ -6,28 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+import reference as ref
 from helpers_images import write_raw_dataset
 
 import prepare
 from streid.datasets import DUKE, MARKET
-
-# ORIGINAL.md's table, written out again as an independent reference for the renaming.
-SEQUENCE_FRAMES = {
-    11: 72681, 12: 74546, 13: 74881, 14: 74661, 15: 74891, 16: 54346,
-    21: 163691, 22: 164677, 23: 98102,
-    31: 161708, 32: 161769, 33: 104469,
-    41: 72107, 42: 72373, 43: 74810, 44: 74541, 45: 74910, 46: 50616,
-    51: 161095, 52: 161724, 53: 103487,
-    61: 87551, 62: 131268, 63: 95817, 64: 30952,
-}  # fmt: skip
-
-
-def reference_rename(name: str) -> str:
-    """``PPPP_cCsS_FFFFFF_BB.jpg`` -> ``PPPP_cC_fGGGGGGG_BB.jpg`` (suffix kept)."""
-    pid, camseq, frame, rest = name.split("_", 3)
-    cam, seq = int(camseq[1]), int(camseq[3])
-    offset = sum(SEQUENCE_FRAMES.get(cam * 10 + s, 0) for s in range(1, seq))
-    return f"{pid}_c{cam}_f{offset + int(frame):07d}_{rest}"
 
 
 def market_sample() -> dict[str, list[str]]:
@@ -72,7 +55,7 @@ def test_market_tree_names_and_links(tmp_path, monkeypatch):
 
     out = tmp_path / MARKET.prepared_dir  # the original's default location
     got = tree(out)
-    assert got == expected_tree(raw, reference_rename)
+    assert got == expected_tree(raw, ref.market_rename)
     # One value worked out by hand: camera 1, sequence 6 starts after 371,660 frames.
     assert "0007_c1_f0400206_01.jpg" in got["val/0007"]
     assert got["query/1488"][0].endswith(".jpg.jpg")

@@ -4,24 +4,21 @@ import numpy as np
 import pytest
 import reference as ref
 import scipy.io
-from simulate import real_feature_set, real_split, train_targets
+from simulate import real_feature_set, real_histograms
 
 from streid.artifacts import FeatureSet, MatColumns, write_matrix_by_columns
 from streid.cli import UserError
 from streid.datasets import MARKET
 from streid.evaluation import evaluate
 from streid.rerank import all_scores_blocks, re_ranking
-from streid.st_model import SpatialTemporalModel, camera_pair_histograms, smooth_histograms
+from streid.st_model import SpatialTemporalModel, smooth_histograms
 
 
 @pytest.fixture(scope="module")
 def small_market():
     """60 queries and 400 gallery images with real Market names, simulated features, the
     real histograms: (features, smoothed histograms, the all-pairs scores)."""
-    _, labels, cams, frames = real_split(MARKET, "train")
-    smoothed = smooth_histograms(
-        camera_pair_histograms(train_targets(labels), cams, frames, 8, 5000, 100), 50
-    )
+    smoothed = smooth_histograms(real_histograms(MARKET), 50)
     full = real_feature_set(MARKET, seed=5, num_queries=60)
     pick = np.sort(np.random.default_rng(5).choice(len(full.gallery), 400, replace=False))
     features = FeatureSet(full.query, full.gallery[pick])

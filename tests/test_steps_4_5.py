@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import reference as ref
 import scipy.io
-from simulate import real_feature_set, real_split, train_targets
+from simulate import real_feature_set, real_histograms, real_split, train_targets
 
 import evaluate_st
 import gen_st_model_duke
 import gen_st_model_market
 from streid.artifacts import Split, save_distribution, save_features
 from streid.datasets import DUKE, MARKET
-from streid.st_model import camera_pair_histograms, smooth_histograms
+from streid.st_model import smooth_histograms
 
 
 def make_tree(root, names, split="train_all"):
@@ -71,9 +71,7 @@ def test_gen_st_model_default_data_dir_is_the_prepare_output(tmp_path, monkeypat
 def market_inputs():
     """Step 3's features (real names, simulated) and step 4's histograms, computed once."""
     features = real_feature_set(MARKET, num_queries=50, seed=3)
-    _, labels, cams, frames = real_split(MARKET, "train")
-    distribution = camera_pair_histograms(train_targets(labels), cams, frames, 8, 5000, 100)
-    return features, distribution
+    return features, real_histograms(MARKET)
 
 
 @pytest.fixture

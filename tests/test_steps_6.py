@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import reference as ref
 import scipy.io
-from simulate import real_feature_set, real_split, train_targets
+from simulate import real_feature_set, real_histograms
 from test_steps_4_5 import run_fails
 
 import evaluate_rerank_duke
@@ -14,16 +14,14 @@ import evaluate_rerank_market
 import gen_rerank_all_scores_mat
 from streid.artifacts import FeatureSet, save_distribution, save_features
 from streid.datasets import MARKET
-from streid.st_model import camera_pair_histograms, smooth_histograms
+from streid.st_model import smooth_histograms
 
 
 @pytest.fixture(scope="module")
 def inputs():
-    _, labels, cams, frames = real_split(MARKET, "train")
-    distribution = camera_pair_histograms(train_targets(labels), cams, frames, 8, 5000, 100)
     full = real_feature_set(MARKET, seed=9, num_queries=40)
     pick = np.sort(np.random.default_rng(9).choice(len(full.gallery), 300, replace=False))
-    return FeatureSet(full.query, full.gallery[pick]), distribution
+    return FeatureSet(full.query, full.gallery[pick]), real_histograms(MARKET)
 
 
 @pytest.fixture
