@@ -51,7 +51,9 @@ def metrics(output: str) -> list[float]:
 
 def main(argv=None):
     parser = cli.parser(__doc__)
-    parser.add_argument("--out", default="demo_output", help="working folder (replaced)")
+    parser.add_argument(
+        "--out", default="demo_output", help="working folder, replaced by each run of the demo"
+    )
     parser.add_argument("--epochs", default=12, type=int, help="training epochs")
     parser.add_argument("--train_ids", default=100, type=int, help="training identities")
     parser.add_argument("--query_ids", default=100, type=int, help="query identities")
@@ -60,7 +62,12 @@ def main(argv=None):
 
     start = time.perf_counter()
     out = Path(args.out).resolve()
+    marker = out / ".st-reid-demo"
+    if out.exists() and any(out.iterdir()) and not marker.exists():
+        raise SystemExit(f"demo: {out}/ exists and is not a demo folder; choose another --out")
     shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    marker.write_text("made by demo.py; replaced by its next run\n")
     raw = out / "raw" / "Market-1501"
     q = args.query_ids  # the gallery's other people, junk and distractors scale with it
     names = choose_names(

@@ -1,7 +1,8 @@
 """Command-line bodies of the steps that exist in a Market-1501 and a DukeMTMC-reID version.
 
-``gen_st_model_market.py`` and ``gen_st_model_duke.py`` (and the two ``evaluate_rerank_*``
-scripts) differ only by their dataset spec; both call the function here.
+``gen_st_model_market.py`` and ``gen_st_model_duke.py`` differ only by their dataset spec;
+the two ``evaluate_rerank_*`` scripts are one step for any dataset. Each pair calls the
+function here.
 """
 
 from __future__ import annotations

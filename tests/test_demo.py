@@ -3,6 +3,7 @@
 import re
 
 import numpy as np
+import pytest
 from PIL import Image
 from test_steps_4_5 import run_fails
 
@@ -69,6 +70,12 @@ def test_the_whole_pipeline_on_a_tiny_demo(tmp_path, capsys):
         assert Image.open(run / picture).format == "PNG"
         assert str(run / picture) in out
     assert (run / "all_scores.mat").is_file() and (run / "net_last.pth").is_file()
+    # A second run replaces its own folder, but never a folder it did not make.
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine/thesis.tex").write_text("precious")
+    with pytest.raises(SystemExit, match="not a demo folder"):
+        demo.main(["--out", str(tmp_path / "mine"), *tiny])
+    assert (tmp_path / "mine/thesis.tex").read_text() == "precious"
 
 
 def test_picture_scripts_report_bad_input(tmp_path, monkeypatch, capsys):
