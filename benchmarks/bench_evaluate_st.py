@@ -24,9 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import reference as ref  # noqa: E402
-from simulate import real_feature_set, real_histograms  # noqa: E402
+from simulate import real_feature_set, real_histograms, write_run  # noqa: E402
 
-from streid.artifacts import save_distribution, save_features  # noqa: E402
 from streid.datasets import MARKET  # noqa: E402
 from streid.evaluation import evaluate_features  # noqa: E402
 from streid.st_model import (  # noqa: E402
@@ -79,11 +78,8 @@ def main(argv=None):
 
     # The whole process a user runs, with 512-d features.
     with tempfile.TemporaryDirectory() as tmp:
-        run = Path(tmp) / "model" / "bench"
-        run.mkdir(parents=True)
         features = real_feature_set(MARKET, dim=512, seed=1)
-        save_features(run / "pytorch_result.mat", features.query, features.gallery)
-        save_distribution(run / "pytorch_result2.mat", distribution, 100)
+        write_run(Path(tmp), features, distribution, name="bench")
         command = [sys.executable, str(ROOT / "evaluate_st.py"), "--name", "bench"]
         times = []
         for _ in range(3):

@@ -27,9 +27,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import numpy as np  # noqa: E402
 import reference as ref  # noqa: E402
-from simulate import real_feature_set, real_histograms  # noqa: E402
+from simulate import real_feature_set, real_histograms, write_run  # noqa: E402
 
-from streid.artifacts import FeatureSet, save_distribution, save_features  # noqa: E402
+from streid.artifacts import FeatureSet  # noqa: E402
 from streid.datasets import MARKET  # noqa: E402
 from streid.rerank import re_ranking  # noqa: E402
 from streid.st_model import smooth_histograms  # noqa: E402
@@ -66,10 +66,7 @@ def main(argv=None):
 
     print(f"Step 6 at Market-1501 scale: N = {n:,} images, 512-d features, real names")
     with tempfile.TemporaryDirectory() as tmp:
-        run = Path(tmp) / "model" / "bench"
-        run.mkdir(parents=True)
-        save_features(run / "pytorch_result.mat", features.query, features.gallery)
-        save_distribution(run / "pytorch_result2.mat", distribution, 100)
+        run = write_run(Path(tmp), features, distribution, name="bench")
         python = [sys.executable]
         t61, rss61, _ = run_process(
             [*python, str(ROOT / "gen_rerank_all_scores_mat.py"), "--name", "bench"], tmp

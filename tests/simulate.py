@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 
-from streid.artifacts import FeatureSet, Split
+from streid.artifacts import (
+    DISTRIBUTION_FILE,
+    FEATURES_FILE,
+    FeatureSet,
+    Split,
+    save_distribution,
+    save_features,
+)
 from streid.datasets import DatasetSpec
 from streid.st_model import camera_pair_histograms
 
@@ -32,6 +40,15 @@ def real_histograms(spec: DatasetSpec) -> np.ndarray:
     return camera_pair_histograms(
         train_targets(labels), cams, frames, spec.num_cameras, spec.num_bins, spec.interval
     )
+
+
+def write_run(root: Path, features: FeatureSet, distribution: np.ndarray, name="run") -> Path:
+    """``root/model/<name>/`` holding step 3's and step 4's files, as a user's run would."""
+    run = root / "model" / name
+    run.mkdir(parents=True, exist_ok=True)
+    save_features(run / FEATURES_FILE, features.query, features.gallery)
+    save_distribution(run / DISTRIBUTION_FILE, distribution, 100)
+    return run
 
 
 def simulated_features(labels, cams, dim=64, noise=1.2, seed=0, split_seed=0, dtype=np.float32):

@@ -5,12 +5,13 @@ import re
 import numpy as np
 import pytest
 from PIL import Image
+from simulate import write_run
 from test_steps_4_5 import run_fails
 
 import demo
 import plot_rank_list
 import plot_st_distribution
-from streid.artifacts import Split, save_distribution, save_features
+from streid.artifacts import FeatureSet, Split
 from streid.datasets import MARKET
 from streid.demo import choose_names, look_of, write_dataset
 
@@ -84,8 +85,7 @@ def test_picture_scripts_report_bad_input(tmp_path, monkeypatch, capsys):
     err = run_fails(plot_st_distribution.main, ["--name", "run"], capsys)
     assert "pytorch_result2.mat not found" in err
     one = Split(np.ones((1, 4), np.float32), np.array([2]), np.array([1]), np.array([451]))
-    save_features(tmp_path / "model/run/pytorch_result.mat", one, one)
-    save_distribution(tmp_path / "model/run/pytorch_result2.mat", np.ones((8, 8, 5)), 100)
+    write_run(tmp_path, FeatureSet(one, one), np.ones((8, 8, 5)))
     for split in ("query", "gallery"):
         (tmp_path / f"data/{split}/0003").mkdir(parents=True)
         (tmp_path / f"data/{split}/0003/0003_c1_f0000451_00.jpg").write_bytes(b"")

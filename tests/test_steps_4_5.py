@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import reference as ref
 import scipy.io
-from simulate import real_feature_set, real_histograms, real_split, train_targets
+from simulate import real_feature_set, real_histograms, real_split, train_targets, write_run
 
 import evaluate_st
 import gen_st_model_duke
 import gen_st_model_market
-from streid.artifacts import Split, save_distribution, save_features
+from streid.artifacts import Split, save_features
 from streid.datasets import DUKE, MARKET
 from streid.st_model import smooth_histograms
 
@@ -78,11 +78,8 @@ def market_inputs():
 def market_run(tmp_path, monkeypatch, market_inputs):
     """model/run/ holding pytorch_result.mat and pytorch_result2.mat."""
     monkeypatch.chdir(tmp_path)
-    features, distribution = market_inputs
-    (tmp_path / "model/run").mkdir(parents=True)
-    save_features(tmp_path / "model/run/pytorch_result.mat", features.query, features.gallery)
-    save_distribution(tmp_path / "model/run/pytorch_result2.mat", distribution, 100)
-    return features
+    write_run(tmp_path, *market_inputs)
+    return market_inputs[0]
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import reference as ref
 import scipy.io
-from simulate import real_feature_set, real_histograms
+from simulate import real_feature_set, real_histograms, write_run
 from test_steps_4_5 import run_fails
 
 import evaluate_rerank_duke
 import evaluate_rerank_market
 import gen_rerank_all_scores_mat
-from streid.artifacts import FeatureSet, save_distribution, save_features
+from streid.artifacts import FeatureSet
 from streid.datasets import MARKET
 from streid.st_model import smooth_histograms
 
@@ -27,11 +27,7 @@ def inputs():
 @pytest.fixture
 def run(tmp_path, monkeypatch, inputs):
     monkeypatch.chdir(tmp_path)
-    features, distribution = inputs
-    (tmp_path / "model/run").mkdir(parents=True)
-    save_features(tmp_path / "model/run/pytorch_result.mat", features.query, features.gallery)
-    save_distribution(tmp_path / "model/run/pytorch_result2.mat", distribution, 100)
-    return tmp_path / "model/run"
+    return write_run(tmp_path, *inputs)
 
 
 def test_step_6_end_to_end_equals_the_reference(run, inputs, capsys):
