@@ -22,7 +22,7 @@ test: lint
 
 bench: venv
 	@for script in benchmarks/bench_*.py; do \
-		echo "== $$script"; $(PY) $$script || exit 1; \
+		echo "== $$script"; $(PY) -m benchmarks.$$(basename $$script .py) || exit 1; \
 	done
 
 demo: venv

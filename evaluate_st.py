@@ -9,25 +9,17 @@ model/<name>/pytorch_result2.mat (step 4), prints the original's line
 """
 
 from streid import cli
-from streid.artifacts import load_distribution, load_features, run_dir, savemat_atomic
+from streid.artifacts import Run, load_distribution, load_features, savemat_atomic
 from streid.cli import entry_point
 from streid.evaluation import evaluate_features
 from streid.st_model import STREAMS, SpatialTemporalModel
-from streid.steps import DEFAULT_NAME, add_score_arguments
-
-# The original's CMC file names (the last two were commented-out alternatives there).
-CMC_FILES = {
-    "joint": "CMC_duke_two_stream_add{alpha}.mat",
-    "visual": "CMC_duke_vis_stream.mat",
-    "st": "CMC_duke_st_stream.mat",
-}
 
 
 @entry_point
 def main(argv=None):
     parser = cli.parser(__doc__)
-    parser.add_argument("--name", default=DEFAULT_NAME, help="run name")
-    add_score_arguments(parser)  # --alpha 5, --smooth 50
+    cli.add_name_argument(parser)
+    cli.add_score_arguments(parser)  # --alpha 5, --smooth 50
     parser.add_argument(
         "--stream",
         default="joint",
@@ -42,8 +34,7 @@ def main(argv=None):
     metrics = evaluate_features(features, st, args.alpha, args.stream)
     print(metrics.summary())
     print("alpha,smooth:", args.alpha, args.smooth)
-    out = run_dir(args.name) / CMC_FILES[args.stream].format(alpha=args.alpha)
-    savemat_atomic(out, {"CMC": metrics.cmc})
+    savemat_atomic(Run(args.name).cmc(args.stream, args.alpha), {"CMC": metrics.cmc})
     return metrics
 
 

@@ -10,24 +10,18 @@ in blocks of columns with step 5's joint score and streamed to disk.
 import time
 
 from streid import cli
-from streid.artifacts import (
-    ALL_SCORES_FILE,
-    load_distribution,
-    load_features,
-    run_dir,
-    write_matrix_by_columns,
-)
+from streid.artifacts import Run, load_distribution, load_features
 from streid.cli import entry_point
+from streid.matfile import write_matrix_by_columns
 from streid.rerank import all_scores_blocks
 from streid.st_model import SpatialTemporalModel
-from streid.steps import DEFAULT_NAME, add_score_arguments
 
 
 @entry_point
 def main(argv=None):
     parser = cli.parser(__doc__)
-    parser.add_argument("--name", default=DEFAULT_NAME, help="run name")
-    add_score_arguments(parser)  # --alpha 5, --smooth 50
+    cli.add_name_argument(parser)
+    cli.add_score_arguments(parser)  # --alpha 5, --smooth 50
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -37,7 +31,7 @@ def main(argv=None):
     st.check_cameras(features.query.cams, "query_cam")
     st.check_cameras(features.gallery.cams, "gallery_cam")
     num = len(features.query) + len(features.gallery)
-    out = run_dir(args.name) / ALL_SCORES_FILE
+    out = Run(args.name).all_scores
     # Deviation from the original: float32 instead of float64. At Market scale the float64
     # matrix (4.3 GB) exceeds the MAT v5 format's 4 GB limit per variable.
     blocks = all_scores_blocks(features, st, args.alpha)

@@ -12,13 +12,13 @@ the evaluation). Queries where the spatial-temporal stream fixes the first match
 import numpy as np
 
 from streid import cli
-from streid.artifacts import load_distribution, load_features, run_dir
-from streid.cli import UserError, entry_point
+from streid.artifacts import Run, load_distribution, load_features
+from streid.cli import entry_point
 from streid.datasets import SPECS, image_folder
+from streid.errors import UserError
 from streid.evaluation import top_matches
 from streid.plots import plot_rank_lists
 from streid.st_model import SpatialTemporalModel
-from streid.steps import DEFAULT_NAME, add_score_arguments
 
 TITLES = {"visual": "appearance only", "joint": "joint: appearance + spatial-temporal"}
 
@@ -26,11 +26,11 @@ TITLES = {"visual": "appearance only", "joint": "joint: appearance + spatial-tem
 @entry_point
 def main(argv=None):
     parser = cli.parser(__doc__)
-    parser.add_argument("--name", default=DEFAULT_NAME, help="run name")
+    cli.add_name_argument(parser)
     parser.add_argument("--test_dir", required=True, help="prepared dataset with query/, gallery/")
     parser.add_argument("--dataset", default="market", choices=sorted(SPECS), help="name format")
     parser.add_argument("--queries", default=4, type=int, help="queries shown")
-    add_score_arguments(parser)  # --alpha 5, --smooth 50
+    cli.add_score_arguments(parser)  # --alpha 5, --smooth 50
     parser.add_argument(
         "--out", default=None, help="image path (default: model/<name>/rank_list.png)"
     )
@@ -75,7 +75,7 @@ def main(argv=None):
         rows.append((paths["query"][i], lists))
     if not rows:
         raise UserError("no query has a true match in the gallery: nothing to show")
-    out = args.out or run_dir(args.name) / "rank_list.png"
+    out = args.out or Run(args.name).rank_list
     plot_rank_lists(rows, out)
     print(f"wrote {out}")
     return out

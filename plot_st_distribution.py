@@ -7,25 +7,24 @@ one panel per ordered camera pair, the raw histogram and its Parzen smoothing (s
 """
 
 from streid import cli
-from streid.artifacts import load_distribution, run_dir
+from streid.artifacts import Run, load_distribution
 from streid.cli import entry_point
 from streid.plots import plot_st_distribution
 from streid.st_model import smooth_histograms
-from streid.steps import DEFAULT_NAME, add_score_arguments
 
 
 @entry_point
 def main(argv=None):
     parser = cli.parser(__doc__)
-    parser.add_argument("--name", default=DEFAULT_NAME, help="run name")
-    add_score_arguments(parser, alpha=False)  # --smooth 50
+    cli.add_name_argument(parser)
+    cli.add_score_arguments(parser, alpha=False)  # --smooth 50
     parser.add_argument(
         "--out", default=None, help="PNG path (default: model/<name>/st_distribution.png)"
     )
     args = parser.parse_args(argv)
 
     distribution, interval = load_distribution(args.name)
-    out = args.out or run_dir(args.name) / "st_distribution.png"
+    out = args.out or Run(args.name).st_picture
     smoothed = smooth_histograms(distribution, args.smooth)
     plot_st_distribution(distribution, smoothed, interval, args.smooth, out)
     print(f"wrote {out}")

@@ -26,8 +26,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from streid import cli
-from streid.cli import UserError, entry_point
+from streid.cli import entry_point
 from streid.datasets import DUKE, MARKET, DatasetSpec
+from streid.errors import UserError
 
 # Raw folder -> the prepared split(s) it feeds.
 RAW_SPLITS = {"query": "query", "bounding_box_test": "gallery", "bounding_box_train": "train_all"}

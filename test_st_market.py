@@ -9,7 +9,7 @@ same for gallery). The net is rebuilt from model/<name>/opts.json when the run h
 
 from streid.cli import entry_point
 from streid.datasets import MARKET
-from streid.engine import test_main
+from streid.extraction import test_main
 
 
 @entry_point

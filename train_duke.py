@@ -9,7 +9,7 @@ Small CPU run: --gpu_ids -1 --weights none --epochs 2 --input_size 64 32 --batch
 
 from streid.cli import entry_point
 from streid.datasets import DUKE
-from streid.engine import train_main
+from streid.training import train_main
 
 
 @entry_point

@@ -1,6 +1,6 @@
 """Step 5 at Market-1501 scale: the project's evaluation against a plain per-query loop.
 
-    python benchmarks/bench_evaluate_st.py            # about 2 minutes on 2 cores
+    python -m benchmarks.bench_evaluate_st            # about 2 minutes on 2 cores
 
 3,368 queries x 19,732 gallery images with the real Market-1501 names (so the real
 camera/frame structure) and simulated features of 512 and 12,288 dimensions. Prints the
@@ -20,18 +20,16 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-import reference as ref  # noqa: E402
-from simulate import real_feature_set, real_histograms, write_run  # noqa: E402
-
-from streid.datasets import MARKET  # noqa: E402
-from streid.evaluation import evaluate_features  # noqa: E402
-from streid.st_model import (  # noqa: E402
+from streid.datasets import MARKET
+from streid.evaluation import evaluate_features
+from streid.st_model import (
     SpatialTemporalModel,
     smooth_histograms,
 )
+from tests import reference as ref
+from tests.simulate import real_feature_set, real_histograms, write_run
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def timed(fn, *args, **kwargs):

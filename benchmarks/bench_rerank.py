@@ -1,7 +1,7 @@
 """Step 6 at Market-1501 scale: time and peak memory of steps 6.1 and 6.2, against the
 original-style loops.
 
-    python benchmarks/bench_rerank.py            # about 3 minutes on 2 cores, 2.2 GB of disk
+    python -m benchmarks.bench_rerank            # about 3 minutes on 2 cores, 2.2 GB of disk
 
 N = 3,368 queries + 19,732 gallery = 23,100 images with the real Market-1501 names and
 simulated 512-d features. Steps 6.1 (`gen_rerank_all_scores_mat.py`) and 6.2
@@ -22,17 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
+from streid.artifacts import FeatureSet
+from streid.datasets import MARKET
+from streid.rerank import re_ranking
+from streid.st_model import smooth_histograms
+from tests import reference as ref
+from tests.simulate import real_feature_set, real_histograms, write_run
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-import numpy as np  # noqa: E402
-import reference as ref  # noqa: E402
-from simulate import real_feature_set, real_histograms, write_run  # noqa: E402
-
-from streid.artifacts import FeatureSet  # noqa: E402
-from streid.datasets import MARKET  # noqa: E402
-from streid.rerank import re_ranking  # noqa: E402
-from streid.st_model import smooth_histograms  # noqa: E402
 
 
 def run_process(command, cwd) -> tuple[float, float, str]:

@@ -1,14 +1,14 @@
 r"""GPU check of steps 2-3: PCB training (mixed precision) and feature extraction throughput.
 
-    python3 benchmarks/gpu_train_extract.py                  # the README's figures: on a GPU
-    python3 benchmarks/gpu_train_extract.py --gpu_ids -1 --ids 4 --per_id 4 --size 64 32 \
+    python3 -m benchmarks.gpu_train_extract                  # the README's figures: on a GPU
+    python3 -m benchmarks.gpu_train_extract --gpu_ids -1 --ids 4 --per_id 4 --size 64 32 \
         --batchsize 4 --num_workers 0                        # a smoke run on the CPU
 
 Generates a small ImageFolder of random images at Market-1501's size (128x64, so decoding and
-resizing cost what they cost on the real data), then goes through streid.engine as
-train_market.py / test_st_market.py do: PCB from random initialisation (no download), the
-original's augmentation with random erasing 0.5, SGD, mixed precision on CUDA. The first
-training epoch warms up (workers, cuDNN autotuning) and is not timed; by default the timed
+resizing cost what they cost on the real data), then goes through streid's training and
+extraction code as train_market.py / test_st_market.py do: PCB from random initialisation (no
+download), the original's augmentation with random erasing 0.5, SGD, mixed precision on CUDA.
+The first training epoch warms up (workers, cuDNN autotuning) and is not timed; by default the timed
 epochs are 2 x 50 = 100 iterations of batch 32 at 384x192. Extraction (image plus flip) is
 timed over the same images after a warm-up batch.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,10 +25,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from streid import engine
+from streid.data import ImageList, make_loader
 from streid.datasets import image_folder
+from streid.device import place_model, select_device
+from streid.extraction import extract_features
+from streid.models import ARCHITECTURES, build_model
+from streid.training import Optimization, run_epoch
 from streid.transforms import test_transform, train_transform
 
 
@@ -43,6 +44,53 @@ def write_images(root: Path, ids: int, per_id: int, seed: int = 0) -> None:
             coarse = rng.integers(0, 256, (16, 8, 3), dtype=np.uint8)
             img = Image.fromarray(coarse).resize((64, 128), Image.BILINEAR)
             img.save(folder / f"{pid:04d}_c1_f{k:07d}_01.jpg", quality=90)
+
+
+def train_throughput(args, device, amp: bool, images: ImageList):
+    """Train PCB as train_market.py --PCB --erasing_p 0.5 does; the first epoch untimed.
+
+    Returns:
+        (model, images per second, timed iterations, peak GPU memory in GiB).
+    """
+    loader = make_loader(
+        images,
+        args.batchsize,
+        shuffle=True,
+        num_workers=args.num_workers,
+        device=device,
+        seed=0,
+        drop_last=True,
+    )
+    model = place_model(build_model(ARCHITECTURES["pcb"], len(images.classes)), device)
+    opt = Optimization.for_model(model, device, amp)
+    timed_images = timed_secs = steps = 0
+    for epoch in range(args.epochs):
+        loss, _, seen, secs = run_epoch(
+            model, loader, device, f"train {epoch}", opt.optimizer, opt.scaler, amp
+        )
+        print(f"epoch {epoch}: loss {loss:.3f}, {seen / secs:.0f} images/s")
+        if epoch > 0 or args.epochs == 1:
+            timed_images, timed_secs = timed_images + seen, timed_secs + secs
+            steps += seen // args.batchsize
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0
+    return model, timed_images / timed_secs, steps, peak
+
+
+def extract_throughput(args, device, model, images: ImageList):
+    """Extract as test_st_market.py does (fp32, image plus flip), after a warm-up batch.
+
+    Returns:
+        (features, images per second).
+    """
+    loader = make_loader(
+        images, args.batchsize, shuffle=False, num_workers=args.num_workers, device=device
+    )
+    warm = torch.utils.data.Subset(images, range(min(len(images), args.batchsize)))
+    warm_loader = make_loader(warm, args.batchsize, shuffle=False, num_workers=0, device=device)
+    extract_features(model, warm_loader, device, "warm-up")
+    t0 = time.perf_counter()
+    features = extract_features(model, loader, device, "extract")
+    return features, len(features) / (time.perf_counter() - t0)
 
 
 def main(argv=None) -> None:
@@ -60,7 +108,7 @@ def main(argv=None) -> None:
     p.add_argument("--no_amp", action="store_true", help="fp32 training on CUDA")
     args = p.parse_args(argv)
 
-    device = engine.select_device(args.gpu_ids)
+    device = select_device(args.gpu_ids)
     amp = device.type == "cuda" and not args.no_amp
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     print(f"device: {device} ({name or 'CPU'}), torch {torch.__version__}")
@@ -74,45 +122,10 @@ def main(argv=None) -> None:
         print(
             f"{len(paths)} images of {len(classes)} ids written in {time.perf_counter() - t0:.1f}s"
         )
-
-        # Training, as train_market.py --PCB --erasing_p 0.5 does it.
-        images = engine.ImageList(paths, targets, classes, train_transform(True, size, 0.5))
-        loader = engine.make_loader(
-            images,
-            args.batchsize,
-            shuffle=True,
-            num_workers=args.num_workers,
-            device=device,
-            seed=0,
-            drop_last=True,
-        )
-        model = engine.place_model(engine.build_model(True, False, len(classes)), device)
-        optimizer = engine.make_optimizer(model)
-        scaler = torch.amp.GradScaler(device.type, enabled=amp)
-        timed_images = timed_secs = steps = 0
-        for epoch in range(args.epochs):
-            loss, _, seen, secs = engine.run_epoch(
-                model, loader, device, f"train {epoch}", optimizer, scaler, amp
-            )
-            print(f"epoch {epoch}: loss {loss:.3f}, {seen / secs:.0f} images/s")
-            if epoch > 0 or args.epochs == 1:
-                timed_images, timed_secs = timed_images + seen, timed_secs + secs
-                steps += seen // args.batchsize
-        train_rate = timed_images / timed_secs
-        peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0
-
-        # Extraction, as test_st_market.py does it (fp32, image plus flip).
-        images = engine.ImageList(paths, targets, classes, test_transform(True, size))
-        loader = engine.make_loader(
-            images, args.batchsize, shuffle=False, num_workers=args.num_workers, device=device
-        )
-        warm = torch.utils.data.Subset(images, range(min(len(images), args.batchsize)))
-        engine.extract_features(
-            model, engine.make_loader(warm, args.batchsize, shuffle=False, num_workers=0,
-                                      device=device), device, "warm-up")  # fmt: skip
-        t0 = time.perf_counter()
-        features = engine.extract_features(model, loader, device, "extract")
-        extract_rate = len(features) / (time.perf_counter() - t0)
+        train_set = ImageList(paths, targets, classes, train_transform(True, size, 0.5))
+        model, train_rate, steps, peak = train_throughput(args, device, amp, train_set)
+        test_set = ImageList(paths, targets, classes, test_transform(True, size))
+        features, extract_rate = extract_throughput(args, device, model, test_set)
 
     amp_text = "mixed precision" if amp else "fp32"
     print(

@@ -1,14 +1,21 @@
-"""The ``model/<name>/`` folder contract: paths, validated .mat reading and atomic writing.
+"""The ``model/<name>/`` folder contract: every file name, validated .mat reading, atomic
+writing.
 
-Files of a run named NAME (relative to the working directory, as in the original):
+Files of a run named NAME (relative to the working directory, as in the original), all named
+here and nowhere else (:class:`Run` gives their paths):
 
-=========================  ======  ==========================================================
-``net_<epoch>.pth``        step 2  state dicts (``net_last.pth`` at the end); ``opts.json``
-``pytorch_result.mat``     step 3  features + metadata: the interchange file (schema below)
-``pytorch_result2.mat``    step 4  ``distribution``: camera-pair time-gap histograms
-``CMC_*.mat``              step 5  the CMC curve
-``all_scores.mat``         step 6  ``all_scores``: joint scores of [query; gallery] pairs
-=========================  ======  ==========================================================
+=========================  ========  ========================================================
+``net_<epoch>.pth``        step 2    state dicts, every 10 epochs and ``net_last.pth``
+``opts.json``              step 2    the run's options (:mod:`streid.options`)
+``train.jpg``              step 2    training curves
+``resume.pth``             step 2    optimizer, schedule and history for ``--resume``
+``pytorch_result.mat``     step 3    features + metadata: the interchange file (schema below)
+``pytorch_result2.mat``    step 4    ``distribution``: camera-pair time-gap histograms
+``CMC_*.mat``              step 5    the CMC curve (:data:`CMC_FILES`)
+``all_scores.mat``         step 6.1  ``all_scores``: joint scores of [query; gallery] pairs
+``st_distribution.png``    picture   the time-gap distributions (plot_st_distribution.py)
+``rank_list.png``          picture   rank lists of a few queries (plot_rank_list.py)
+=========================  ========  ========================================================
 
 ``pytorch_result.mat`` holds, for ``query`` and ``gallery``: ``<split>_f`` (N x D features),
 ``<split>_label`` (person ids, -1 junk, 0 distractor), ``<split>_cam`` (1-based camera ids),
@@ -22,23 +29,40 @@ from __future__ import annotations
 
 import contextlib
 import os
-import struct
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import scipy.io
 
-from .cli import UserError
 from .datasets import FRAMES_PER_BIN
+from .errors import UserError
 
 MODEL_ROOT = Path("model")
 
+# Deviation from the original: every step defaults to the run name of its steps 2-3; its later
+# scripts each had a different default left over from the authors' own runs.
+DEFAULT_NAME = "ft_ResNet50"
+
+CHECKPOINT_FILE = "net_{epoch}.pth"
+LAST_EPOCH = "last"  # net_last.pth, the end of training
+SAVE_EVERY = 10  # net_<epoch>.pth when epoch % 10 == 9, as the original
+OPTS_FILE = "opts.json"
+CURVES_FILE = "train.jpg"
+RESUME_FILE = "resume.pth"
 FEATURES_FILE = "pytorch_result.mat"
 DISTRIBUTION_FILE = "pytorch_result2.mat"
+# Step 5's CMC curve per ranking stream: the original's names (the last two were
+# commented-out alternatives there), Duke in the name whatever the dataset.
+CMC_FILES = {
+    "joint": "CMC_duke_two_stream_add{alpha}.mat",
+    "visual": "CMC_duke_vis_stream.mat",
+    "st": "CMC_duke_st_stream.mat",
+}
 ALL_SCORES_FILE = "all_scores.mat"
+ST_PICTURE_FILE = "st_distribution.png"
+RANK_LIST_FILE = "rank_list.png"
 
 # Which step writes each file, for the "missing file" messages.
 MADE_BY = {
@@ -46,28 +70,84 @@ MADE_BY = {
     "in the same format, see the README)",
     DISTRIBUTION_FILE: "step 4 (gen_st_model_market.py / gen_st_model_duke.py)",
     ALL_SCORES_FILE: "step 6.1 (gen_rerank_all_scores_mat.py)",
+    RESUME_FILE: "step 2 after each epoch",
 }
 
 
-def run_dir(name: str) -> Path:
-    """``model/<name>/``; UserError if it does not exist."""
-    path = MODEL_ROOT / name
-    if not path.is_dir():
-        raise UserError(
-            f"{path}/ does not exist: run the earlier steps with --name {name} first "
-            f"(it is made by step 2, training, or by step 3 for your own features)"
-        )
-    return path
+@dataclass(frozen=True)
+class Run:
+    """The folder ``model/<name>/`` of a run, and the path of each of its files.
 
+    The path properties do not check that a file exists; :meth:`existing` does.
+    """
 
-def artifact_path(name: str, filename: str) -> Path:
-    """Path of an existing artifact of run ``name``; UserError naming its step if missing."""
-    path = run_dir(name) / filename
-    if not path.is_file():
-        raise UserError(
-            f"{path} not found: it is made by {MADE_BY.get(filename, 'an earlier step')}"
-        )
-    return path
+    name: str
+
+    @property
+    def path(self) -> Path:
+        return MODEL_ROOT / self.name
+
+    def checkpoint(self, epoch: int | str) -> Path:
+        """``net_<epoch>.pth``: an epoch number, or ``last``."""
+        return self.path / CHECKPOINT_FILE.format(epoch=epoch)
+
+    def checkpoints(self) -> list[str]:
+        """The names of the run's existing ``net_*.pth`` files, sorted."""
+        return sorted(p.name for p in self.path.glob(CHECKPOINT_FILE.format(epoch="*")))
+
+    @property
+    def opts(self) -> Path:
+        return self.path / OPTS_FILE
+
+    @property
+    def curves(self) -> Path:
+        return self.path / CURVES_FILE
+
+    @property
+    def resume(self) -> Path:
+        return self.path / RESUME_FILE
+
+    @property
+    def features(self) -> Path:
+        return self.path / FEATURES_FILE
+
+    @property
+    def distribution(self) -> Path:
+        return self.path / DISTRIBUTION_FILE
+
+    def cmc(self, stream: str, alpha) -> Path:
+        """Step 5's CMC file of ``stream`` (the joint one is named after ``--alpha``)."""
+        return self.path / CMC_FILES[stream].format(alpha=alpha)
+
+    @property
+    def all_scores(self) -> Path:
+        return self.path / ALL_SCORES_FILE
+
+    @property
+    def st_picture(self) -> Path:
+        return self.path / ST_PICTURE_FILE
+
+    @property
+    def rank_list(self) -> Path:
+        return self.path / RANK_LIST_FILE
+
+    def require(self) -> Run:
+        """This run; UserError if its folder does not exist."""
+        if not self.path.is_dir():
+            raise UserError(
+                f"{self.path}/ does not exist: run the earlier steps with --name {self.name} "
+                f"first (it is made by step 2, training, or by step 3 for your own features)"
+            )
+        return self
+
+    def existing(self, filename: str) -> Path:
+        """The path of an existing file of the run; UserError naming its step if missing."""
+        path = self.require().path / filename
+        if not path.is_file():
+            raise UserError(
+                f"{path} not found: it is made by {MADE_BY.get(filename, 'an earlier step')}"
+            )
+        return path
 
 
 # -- atomic writing --------------------------------------------------------------------------
@@ -214,7 +294,7 @@ def load_features(name: str, with_features: bool = True) -> FeatureSet:
         UserError: the file is missing, a key is missing, lengths disagree, features are
             NaN/inf or all-zero, a split is empty, camera ids are below 1.
     """
-    path = artifact_path(name, FEATURES_FILE)
+    path = Run(name).existing(FEATURES_FILE)
     if with_features:
         data = loadmat_checked(path, FEATURE_KEYS)
     else:
@@ -251,7 +331,7 @@ def load_distribution(name: str) -> tuple[np.ndarray, float]:
         (distribution, interval): the (cameras, cameras, bins) histograms and the frames per
         bin (recorded by step 4; files from the original, without it, used 100).
     """
-    path = artifact_path(name, DISTRIBUTION_FILE)
+    path = Run(name).existing(DISTRIBUTION_FILE)
     data = loadmat_checked(path, ("distribution",), optional=("interval",))
     dist = np.asarray(data["distribution"], dtype=np.float64)
     if dist.ndim != 3 or dist.shape[0] != dist.shape[1] or 0 in dist.shape:
@@ -271,137 +351,3 @@ def save_distribution(path: str | os.PathLike, distribution: np.ndarray, interva
     # Deviation from the original: the frames per bin are recorded beside the histograms, so
     # step 5 need not assume them; files without the key are read with the original's 100.
     savemat_atomic(path, {"distribution": distribution, "interval": float(interval)})
-
-
-# -- all_scores.mat: a large matrix, written and read in column blocks -------------------------
-# MAT-file level 5 constants (MathWorks, "MAT-File Format", level 5).
-_MI_INT8, _MI_INT32, _MI_UINT32, _MI_SINGLE, _MI_DOUBLE, _MI_MATRIX = 1, 5, 6, 7, 9, 14
-_MX_CLASS = {np.dtype(np.float32): (7, _MI_SINGLE), np.dtype(np.float64): (6, _MI_DOUBLE)}
-_MI_DTYPE = {_MI_SINGLE: np.dtype("<f4"), _MI_DOUBLE: np.dtype("<f8")}
-_MAT_HEADER = 128
-
-
-def _pad8(n: int) -> int:
-    return (n + 7) // 8 * 8
-
-
-def write_matrix_by_columns(path, key: str, shape: tuple[int, int], dtype, blocks) -> None:
-    """Stream a 2-D matrix into an uncompressed MAT v5 file, one block of columns at a time.
-
-    MATLAB stores matrices column-major, so column block ``[j0, j1)`` is the C-ordered array
-    ``M[:, j0:j1].T``. The whole matrix never has to be in memory.
-
-    Args:
-        key: the variable name.
-        shape: (rows, cols) of the matrix.
-        dtype: float32 or float64.
-        blocks: iterable of (b, rows) arrays, the transposed column blocks, in order.
-
-    Raises:
-        UserError: the matrix exceeds the format's 4 GB per-variable limit.
-    """
-    dtype = np.dtype(dtype)
-    mx_class, mi_type = _MX_CLASS[dtype]
-    rows, cols = shape
-    nbytes = rows * cols * dtype.itemsize
-    name = key.encode("ascii")
-    body = 16 + 16 + 8 + _pad8(len(name)) + 8 + _pad8(nbytes)
-    if body >= 2**32:
-        raise UserError(
-            f"{key} of shape {shape} ({nbytes / 1e9:.1f} GB) exceeds the 4 GB variable limit "
-            f"of the MAT v5 format"
-        )
-    text = f"MATLAB 5.0 MAT-file, written by st-reid, Created on: {time.asctime()}".encode()
-    header = text.ljust(116, b" ") + b"\x00" * 8 + struct.pack("<H", 0x0100) + b"IM"
-    tags = struct.pack("<II", _MI_MATRIX, body)
-    tags += struct.pack("<IIII", _MI_UINT32, 8, mx_class, 0)
-    tags += struct.pack("<IIii", _MI_INT32, 8, rows, cols)
-    tags += struct.pack("<II", _MI_INT8, len(name)) + name.ljust(_pad8(len(name)), b"\x00")
-    tags += struct.pack("<II", mi_type, nbytes)
-    with atomic_output(path) as tmp, open(tmp, "wb") as f:
-        f.write(header + tags)
-        written = 0
-        for block in blocks:
-            block = np.ascontiguousarray(block, dtype=dtype.newbyteorder("<"))
-            if block.ndim != 2 or block.shape[1] != rows:
-                raise ValueError(f"column block of shape {block.shape}, expected (b, {rows})")
-            block.tofile(f)
-            written += block.shape[0]
-        if written != cols:
-            raise ValueError(f"wrote {written} columns, expected {cols}")
-        f.write(b"\x00" * (_pad8(nbytes) - nbytes))
-
-
-class MatColumns:
-    """Read access, by blocks of columns, to a 2-D matrix stored in a .mat file.
-
-    For an uncompressed MAT v5 file holding the matrix as its first variable (what
-    :func:`write_matrix_by_columns` and ``scipy.io.savemat`` write), blocks are read straight
-    from disk, so memory stays bounded by the block size. Any other .mat layout (compressed,
-    other variables first) falls back to loading the whole matrix with scipy.
-
-    Attributes:
-        shape, dtype: of the stored matrix.
-    """
-
-    def __init__(self, path: Path, key: str):
-        self.path = Path(path)
-        self.key = key
-        self._array = None
-        self._offset = self._locate()
-        if self._offset is None:
-            arr = loadmat_checked(self.path, (key,))[key]
-            if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.floating):
-                raise UserError(f"{path}: {key} must be a 2-D floating matrix, found {arr.shape}")
-            self._array = np.asfortranarray(arr)
-            self.shape, self.dtype = arr.shape, arr.dtype
-
-    def _locate(self) -> int | None:
-        """Offset of the data if the file has the simple streamable layout, else None."""
-        with open(self.path, "rb") as f:
-            head = f.read(_MAT_HEADER + 8 + 16 + 16 + 8)
-            if len(head) < 176 or head[126:128] != b"IM":
-                return None
-            mi, _ = struct.unpack_from("<II", head, 128)
-            flag_type, _, flags, _ = struct.unpack_from("<IIII", head, 136)
-            dim_type, dim_bytes = struct.unpack_from("<II", head, 152)
-            if mi != _MI_MATRIX or flag_type != _MI_UINT32 or flags & 0xFF not in (6, 7):
-                return None
-            if dim_type != _MI_INT32 or dim_bytes != 8 or flags & 0x800:  # 2-D, real
-                return None
-            rows, cols = struct.unpack_from("<ii", head, 160)
-            pos = 168
-            f.seek(pos)
-            ntag = f.read(8)
-            ntype, nlen = struct.unpack("<II", ntag)
-            if ntype >> 16:  # small data element: name packed in the tag
-                name_len, pos = ntype >> 16, pos + 8
-                name = ntag[4 : 4 + name_len]
-            else:
-                name = f.read(nlen)
-                pos += 8 + _pad8(nlen)
-            if name.decode("ascii", "replace") != self.key:
-                return None
-            f.seek(pos)
-            dtype_tag = f.read(8)
-            if len(dtype_tag) < 8:
-                return None
-            data_type, data_bytes = struct.unpack("<II", dtype_tag)
-            dtype = _MI_DTYPE.get(data_type)
-            if dtype is None or data_bytes != rows * cols * dtype.itemsize:
-                return None
-        self.shape, self.dtype = (rows, cols), dtype
-        return pos + 8
-
-    def columns_t(self, j0: int, j1: int) -> np.ndarray:
-        """``M[:, j0:j1].T`` as a C-contiguous (j1 - j0, rows) array."""
-        if self._array is not None:
-            return np.ascontiguousarray(self._array[:, j0:j1].T)
-        rows = self.shape[0]
-        count = (j1 - j0) * rows
-        with open(self.path, "rb") as f:
-            f.seek(self._offset + j0 * rows * self.dtype.itemsize)
-            block = np.fromfile(f, dtype=self.dtype, count=count)
-        if block.size != count:
-            raise UserError(f"{self.path} is truncated: {self.key} has fewer values than its shape")
-        return block.reshape(j1 - j0, rows)

@@ -1,8 +1,12 @@
-"""What every step script shares: the user-facing error type and the entry-point wrapper.
+"""The step scripts' command line: parsers, the flags they share, and the entry-point wrapper.
 
-A user mistake (a missing file, a malformed name, a bad .mat) raises :class:`UserError` with a
-one-line message that names the thing and what was expected. The scripts' ``main`` functions
-are wrapped in :func:`entry_point`, which prints that line to stderr and exits with status 2,
+Every flag that more than one script takes is declared once here, in an argument group
+(``--name``; ``--gpu_ids``, ``--batchsize``, ``--num_workers``; ``--PCB``, ``--use_dense``;
+``--alpha``, ``--smooth``; ``--k1``, ``--k2``, ``--lambda_value``), with the original's
+default.
+
+The scripts' ``main`` functions are wrapped in :func:`entry_point`: a
+:class:`streid.errors.UserError` prints its one line to stderr and exits with status 2,
 without a traceback. Anything else is a bug and keeps its traceback.
 """
 
@@ -13,9 +17,8 @@ import functools
 import sys
 from collections.abc import Callable
 
-
-class UserError(Exception):
-    """A problem with the user's input or files, reported as one line without a traceback."""
+from .artifacts import DEFAULT_NAME
+from .errors import UserError
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -42,3 +45,53 @@ def entry_point(main: Callable) -> Callable:
             raise SystemExit(130) from None
 
     return wrapper
+
+
+# -- shared flags ---------------------------------------------------------------------------
+def add_name_argument(p: argparse.ArgumentParser) -> None:
+    """``--name``: the run, whose files live in ``model/<name>/``."""
+    p.add_argument("--name", default=DEFAULT_NAME, type=str, help="run name: model/<name>/")
+
+
+def add_device_arguments(p: argparse.ArgumentParser) -> None:
+    """Where and how fast steps 2-3 run: ``--gpu_ids``, ``--batchsize``, ``--num_workers``."""
+    group = p.add_argument_group("device and data loading")
+    group.add_argument("--gpu_ids", default="0", type=str, help="GPU id, e.g. 0 (-1: the CPU)")
+    group.add_argument("--batchsize", default=32, type=int, help="batch size")
+    # Added: the original loaded with a fixed number of processes.
+    group.add_argument("--num_workers", default=4, type=int, help="data loading processes")
+
+
+def add_architecture_arguments(p: argparse.ArgumentParser, when: str = "") -> None:
+    """The original's choice of net: ``--PCB`` (wins) or ``--use_dense``, else ResNet-50.
+
+    Args:
+        when: appended to the help, e.g. " (if no opts.json)".
+    """
+    group = p.add_argument_group("architecture (streid.models registry)")
+    group.add_argument(
+        "--use_dense", action="store_true", help=f"DenseNet-121 instead of ResNet-50{when}"
+    )
+    group.add_argument("--PCB", action="store_true", help=f"the PCB part model{when}")
+
+
+def add_score_arguments(p: argparse.ArgumentParser, alpha: bool = True) -> None:
+    """The joint score's parameters, shared by step 5, step 6.1 and the pictures."""
+    # joint = 1/(1+exp(-alpha*s)) * 1/(1+2*exp(-alpha*p)), p smoothed with sigma = --smooth.
+    group = p.add_argument_group("joint score")
+    if alpha:
+        # As the original: an int default, so the default prints "5" and names the file add5.
+        group.add_argument("--alpha", default=5, type=float, help="logistic smoothing weight")
+    group.add_argument(
+        "--smooth", default=50, type=float, help="Parzen window: Gaussian sigma, in bins"
+    )
+
+
+def add_rerank_arguments(p: argparse.ArgumentParser) -> None:
+    """k-reciprocal re-ranking's parameters: the paper's and the original's defaults."""
+    group = p.add_argument_group("re-ranking")
+    group.add_argument("--k1", default=20, type=int, help="k-reciprocal neighbours")
+    group.add_argument("--k2", default=6, type=int, help="neighbours of the query expansion")
+    group.add_argument(
+        "--lambda_value", default=0.3, type=float, help="weight of the original distance"
+    )

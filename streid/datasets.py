@@ -1,8 +1,8 @@
 """Dataset specs and file-name parsing: the one place that knows Market-1501 and DukeMTMC-reID.
 
-Every size the pipeline needs (training identities, histogram cameras, time-gap bins, frames
-per bin) and every file-name format lives in a :class:`DatasetSpec`. The step scripts for the
-two datasets call the same code with a different spec.
+Every size the pipeline needs (histogram cameras, time-gap bins, frames per bin) and every
+file-name format lives in a :class:`DatasetSpec`. The step scripts for the two datasets call
+the same code with a different spec.
 
 File names carry the metadata (``PPPP`` person, ``C`` camera, ``S`` sequence, ``F`` frame,
 ``BB`` box):
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import UserError
+from .errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NAME_LIST_DIR = REPO_ROOT / "data"
@@ -43,8 +43,6 @@ MARKET_SEQUENCE_FRAMES = {
     51: 161095, 52: 161724, 53: 103487,
     61: 87551, 62: 131268, 63: 95817, 64: 30952,
 }  # fmt: skip
-
-SPLITS = ("train_all", "train", "val", "query", "gallery")
 
 # Frames per time-gap bin, the same for both datasets; ``pytorch_result2.mat`` records it.
 FRAMES_PER_BIN = 100
@@ -66,7 +64,6 @@ class DatasetSpec:
     Attributes:
         key: short name used on command lines and in messages ("market", "duke").
         title: human-readable name.
-        num_classes: training identities; the class count of the original's released models.
         num_cameras: side of the camera-pair histogram. The original uses 8 for both
             datasets (Market-1501 has 6 cameras; its rows 7 and 8 stay empty).
         num_bins: time-gap bins per camera pair.
@@ -79,7 +76,6 @@ class DatasetSpec:
 
     key: str
     title: str
-    num_classes: int
     num_cameras: int
     num_bins: int
     interval: int
@@ -159,7 +155,6 @@ def market_global_frame(camera: int, sequence: int, frame: int) -> int:
 MARKET = DatasetSpec(
     key="market",
     title="Market-1501",
-    num_classes=751,
     num_cameras=8,
     num_bins=5000,
     interval=FRAMES_PER_BIN,
@@ -179,7 +174,6 @@ MARKET = DatasetSpec(
 DUKE = DatasetSpec(
     key="duke",
     title="DukeMTMC-reID",
-    num_classes=702,
     num_cameras=8,
     num_bins=3000,
     interval=FRAMES_PER_BIN,

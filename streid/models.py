@@ -14,6 +14,10 @@ Each model has two paths, as in timm:
 Pooled maps are flattened with ``flatten(1)``, never ``squeeze()``, which in the original
 turned a batch of one into a vector and broke the classifier.
 
+The registry (:data:`ARCHITECTURES`) names each net (``resnet50``, ``densenet121``,
+``resnet50_middle``, ``pcb``): the training options record that name, and step 3 rebuilds the
+net from it with :func:`build_model`.
+
 Weights: ``weights=None`` is random initialisation (torchvision's own for the trunk, with
 ``zero_init_residual`` for ResNet-50, see :func:`resnet50`), a
 torchvision ``WeightsEnum`` (what the original's ``pretrained=True`` gave) is read from the
@@ -23,8 +27,7 @@ The heads always get the original's initialisation.
 
 from __future__ import annotations
 
-import os
-import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -34,16 +37,20 @@ from torch.nn import functional as F
 from torchvision.models import DenseNet121_Weights, ResNet50_Weights
 from torchvision.models._api import WeightsEnum
 
-from .cli import UserError
+from .errors import UserError
+from .weights import cached_weights_file, load_state_dict_checked, read_state_dict
 
 __all__ = [
+    "ARCHITECTURES",
     "PCB",
+    "Architecture",
     "ClassBlock",
     "PCB_test",
+    "architecture",
+    "build_model",
     "ft_net",
     "ft_net_dense",
     "ft_net_middle",
-    "load_state_dict_checked",
     "weights_init_classifier",
     "weights_init_kaiming",
 ]
@@ -97,84 +104,6 @@ class ClassBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.add_block(x))
-
-
-# -- loading weights ----------------------------------------------------------------------------
-# torchvision < 0.3 named DenseNet layers 'norm.1', 'conv.2', ...; its ImageNet file and the
-# original's DenseNet checkpoints still use those names (torchvision renames them the same way).
-_LEGACY_DENSENET_KEY = re.compile(
-    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
-)
-
-
-def _describe(keys: list[str], limit: int = 5) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (f", ... ({len(keys)} in all)" if len(keys) > limit else "")
-
-
-def load_state_dict_checked(module: nn.Module, state_dict: dict, source: str) -> None:
-    """Load ``state_dict`` into ``module`` strictly, except for two historical differences.
-
-    Tolerated: legacy DenseNet key names (renamed), and missing BatchNorm
-    ``num_batches_tracked`` buffers (PyTorch 0.3 checkpoints have none; they are left at 0,
-    which only matters for BatchNorm with ``momentum=None``, not used here).
-
-    Raises:
-        UserError: any other missing or unexpected key, or a tensor of another shape, named.
-    """
-    state_dict = {_LEGACY_DENSENET_KEY.sub(r"\1\2", k): v for k, v in state_dict.items()}
-    expected = module.state_dict()
-    missing = [
-        k for k in expected if k not in state_dict and not k.endswith(".num_batches_tracked")
-    ]
-    unexpected = [k for k in state_dict if k not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {_describe(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys {_describe(unexpected)}")
-        raise UserError(f"{source} does not fit the model: {'; '.join(parts)}")
-    wrong = [
-        f"{k} {tuple(v.shape)} (the model has {tuple(expected[k].shape)})"
-        for k, v in state_dict.items()
-        if tuple(v.shape) != tuple(expected[k].shape)
-    ]
-    if wrong:
-        raise UserError(f"{source} does not fit the model: shape of {_describe(wrong, 3)}")
-    module.load_state_dict(state_dict, strict=False)
-
-
-def read_state_dict(path: str | os.PathLike) -> dict:
-    """``torch.load`` a state dict onto the CPU; UserError if the file is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"weights file {path} not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for a damaged or foreign file
-        raise UserError(f"{path} could not be read as a PyTorch state dict ({err})") from None
-    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
-        raise UserError(f"{path} does not hold a state dict (a mapping of names to tensors)")
-    return state
-
-
-def cached_weights_file(weights: WeightsEnum) -> Path:
-    """The local torch hub cache file of torchvision weights; never downloads.
-
-    Raises:
-        UserError: the file is not there, naming it, the folder and the alternatives.
-    """
-    filename = os.path.basename(weights.url)
-    folder = Path(torch.hub.get_dir()) / "checkpoints"
-    path = folder / filename
-    if not path.is_file():
-        raise UserError(
-            f"ImageNet weights {filename} not found in {folder}/: download {weights.url} "
-            f"into that folder, or pass --weights PATH (a .pth state dict of the backbone) "
-            f"or --weights none (random initialisation)"
-        )
-    return path
 
 
 def _backbone(builder, weights, default_enum: type[WeightsEnum], **scratch) -> nn.Module:
@@ -362,3 +291,64 @@ class PCB_test(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) images -> (N, 2048, 6) part features."""
         return _pcb_parts(self.model, self.avgpool, x)
+
+
+# -- the registry ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Architecture:
+    """A net of the registry.
+
+    Attributes:
+        name: the registry key, recorded in ``opts.json``.
+        net: the class, built as ``net(class_num, weights=...)``.
+        backbone: the torchvision trunk it is built on.
+        part_based: PCB's pipeline (its transforms and 384x192 input) instead of the
+            global models' (random crop, 256x128).
+    """
+
+    name: str
+    net: type[nn.Module]
+    backbone: str
+    part_based: bool = False
+
+    def flags(self) -> dict[str, bool]:
+        """The original's flags (``--PCB``, ``--use_dense``) that select this net."""
+        return {"PCB": self.part_based, "use_dense": self.backbone == "densenet121"}
+
+
+ARCHITECTURES = {
+    a.name: a
+    for a in (
+        Architecture("resnet50", ft_net, "resnet50"),
+        Architecture("densenet121", ft_net_dense, "densenet121"),
+        Architecture("resnet50_middle", ft_net_middle, "resnet50"),
+        Architecture("pcb", PCB, "resnet50", part_based=True),
+    )
+}
+
+
+def architecture(name: str) -> Architecture:
+    """The registry entry ``name``; UserError listing the names if there is none."""
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise UserError(
+            f"unknown architecture {name!r}: expected one of {', '.join(ARCHITECTURES)}"
+        ) from None
+
+
+def architecture_for_flags(pcb: bool, use_dense: bool) -> Architecture:
+    """The original's choice: ``--PCB`` wins over ``--use_dense``; else ResNet-50."""
+    return ARCHITECTURES["pcb" if pcb else "densenet121" if use_dense else "resnet50"]
+
+
+def build_model(arch: Architecture, nclasses: int, weights: str = "none") -> nn.Module:
+    """Build ``arch`` with ``nclasses`` identities.
+
+    Args:
+        weights: ``imagenet`` (torchvision's ImageNet file from the local torch cache),
+            ``none`` (random initialisation) or the path of a backbone state dict.
+    """
+    net = arch.net
+    source = {"imagenet": net.imagenet_weights, "none": None}.get(weights.lower(), weights)
+    return net(nclasses, weights=source)

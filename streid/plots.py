@@ -1,4 +1,4 @@
-"""Pictures: the camera-pair time-gap distributions and rank lists of a few queries."""
+"""Pictures: training curves, the camera-pair time-gap distributions, rank lists."""
 
 from __future__ import annotations
 
@@ -11,6 +11,26 @@ from PIL import Image, ImageDraw, ImageOps
 from .artifacts import atomic_output
 
 GREEN, RED = (40, 170, 60), (210, 40, 40)
+
+
+def draw_curves(history: dict, path) -> None:
+    """train.jpg as the original: loss and top-1 error per epoch, train (blue), val (red).
+
+    Args:
+        history: ``{"train" | "val": {"loss": [...], "err": [...]}}``, one value per epoch.
+    """
+    fig = Figure(figsize=(6.4, 4.8))
+    for ax, key, title in zip(
+        fig.subplots(1, 2), ("loss", "err"), ("loss", "top1err"), strict=True
+    ):
+        ax.set_title(title)
+        for phase, style in (("train", "bo-"), ("val", "ro-")):
+            values = history[phase][key]
+            if values:
+                ax.plot(range(len(values)), values, style, label=phase)
+        ax.legend()
+    with atomic_output(path, suffix=".jpg") as tmp:
+        fig.savefig(tmp, format="jpg")
 
 
 def plot_st_distribution(distribution, smoothed, interval: float, sigma: float, path) -> None:

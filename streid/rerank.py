@@ -28,22 +28,12 @@ import scipy.sparse
 from tqdm import tqdm
 
 from .artifacts import Split
-from .cli import UserError
+from .errors import UserError
+from .matfile import ArrayColumns, ColumnSource
 from .st_model import normalize_rows, pair_scores
 
-BLOCK = 512  # columns of S, or query rows, handled at a time
-
-
-class ArrayColumns:
-    """Column blocks of an in-memory matrix, with the interface of
-    :class:`streid.artifacts.MatColumns`."""
-
-    def __init__(self, array: np.ndarray):
-        self.array = np.asarray(array)
-        self.shape, self.dtype = self.array.shape, self.array.dtype
-
-    def columns_t(self, j0: int, j1: int) -> np.ndarray:
-        return np.ascontiguousarray(self.array[:, j0:j1].T)
+BLOCK = 512  # columns of S handled at a time
+QUERY_BLOCK = 128  # query rows of the Jaccard distance formed at a time
 
 
 def check_parameters(num: int, query_num: int, k1: int, k2: int, lambda_value: float):
@@ -136,16 +126,26 @@ def _query_expansion(v, initial_rank: np.ndarray, k2: int):
     return total
 
 
-def re_ranking_columns(columns, query_num: int, k1=20, k2=6, lambda_value=0.3, progress=True):
+def re_ranking_columns(
+    columns: ColumnSource,
+    query_num: int,
+    k1=20,
+    k2=6,
+    lambda_value=0.3,
+    progress=True,
+    block: int = BLOCK,
+    query_block: int = QUERY_BLOCK,
+):
     """k-reciprocal re-ranking of a similarity matrix given by column blocks.
 
     Args:
-        columns: an object with ``shape`` (N, N), ``dtype`` and ``columns_t(j0, j1)``
-            returning ``S[:, j0:j1].T`` (:class:`ArrayColumns` or
-            :class:`streid.artifacts.MatColumns`). S is the joint similarity of the
-            [query; gallery] set, queries first.
+        columns: the (N, N) joint similarity S of the [query; gallery] set, queries first
+            (:class:`streid.matfile.MatColumns` for a file, ``ArrayColumns`` for an array).
         query_num: number of queries Nq.
         k1, k2, lambda_value: the method's parameters (paper: 20, 6, 0.3).
+        progress: show a progress bar (on a terminal).
+        block, query_block: columns of S read at a time, query rows of the Jaccard
+            distance formed at a time; they bound memory and do not change the result.
 
     Returns:
         (Nq, Ng) re-ranked distances: float32 for a float32 S (step 6.1's file), float64 for
@@ -155,7 +155,7 @@ def re_ranking_columns(columns, query_num: int, k1=20, k2=6, lambda_value=0.3, p
     if columns.shape != (num, num):
         raise UserError(f"the score matrix must be square, got shape {columns.shape}")
     check_parameters(num, query_num, k1, k2, lambda_value)
-    blocks = [(j, min(j + BLOCK, num)) for j in range(0, num, BLOCK)]
+    blocks = [(j, min(j + block, num)) for j in range(0, num, block)]
     disable = None if progress else True  # None: a bar only on a terminal
     with tqdm(total=2 * len(blocks) + 2, desc="re-ranking", leave=False, disable=disable) as bar:
         initial_rank = _nearest(columns, k1, blocks, bar)
@@ -165,7 +165,7 @@ def re_ranking_columns(columns, query_num: int, k1=20, k2=6, lambda_value=0.3, p
         v, final = _weights(columns, query_num, indptr, indices, blocks, bar)
         if k2 != 1:
             v = _query_expansion(v, initial_rank, k2)
-        _blend_jaccard(v, final, query_num, lambda_value)
+        _blend_jaccard(v, final, query_num, lambda_value, query_block)
         bar.update()
     return final
 
@@ -206,11 +206,11 @@ def _weights(columns, query_num: int, indptr, indices, blocks, bar):
     return scipy.sparse.csr_matrix((data, indices, indptr), shape=(num, num)), final
 
 
-def _blend_jaccard(v, final: np.ndarray, query_num: int, lambda_value: float) -> None:
-    """``final = (1 - lambda) jaccard + lambda final``, in place, for the query rows."""
+def _blend_jaccard(v, final: np.ndarray, query_num: int, lambda_value: float, step: int):
+    """``final = (1 - lambda) jaccard + lambda final``, in place, for the query rows, ``step``
+    rows at a time."""
     v.sort_indices()
     v_gallery = v[query_num:].tocsc()  # for each column c, the gallery rows j with V[j, c] > 0
-    step = BLOCK // 4
     for q0 in range(0, query_num, step):
         q1 = min(q0 + step, query_num)
         m = _jaccard_min_sums(v[q0:q1], v_gallery, final.shape[1])
@@ -224,14 +224,15 @@ def re_ranking(query_num: int, all_dist, k1=20, k2=6, lambda_value=0.3):
     Args:
         query_num: number of queries Nq (the first Nq rows/columns of ``all_dist``).
         all_dist: (N, N) joint similarity of the [query; gallery] set (step 6.1's
-            ``all_scores``), an array or a :class:`streid.artifacts.MatColumns`.
+            ``all_scores``): an array, or a :class:`streid.matfile.ColumnSource` such as
+            a :class:`streid.matfile.MatColumns` that reads it from a file.
         k1, k2, lambda_value: k-reciprocal neighbours, query-expansion neighbours, weight
             of the original distance.
 
     Returns:
         (Nq, Ng) re-ranked distances: lower is better.
     """
-    columns = all_dist if hasattr(all_dist, "columns_t") else ArrayColumns(all_dist)
+    columns = all_dist if isinstance(all_dist, ColumnSource) else ArrayColumns(all_dist)
     return re_ranking_columns(columns, query_num, k1, k2, lambda_value)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.ndimage
 
-from .cli import UserError
+from .errors import UserError
 
 EPS = 1e-7  # the original's guard in every division by a count or a histogram sum
 

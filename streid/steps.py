@@ -7,39 +7,17 @@ function here.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 from . import cli
-from .artifacts import (
-    ALL_SCORES_FILE,
-    DISTRIBUTION_FILE,
-    MODEL_ROOT,
-    MatColumns,
-    artifact_path,
-    load_features,
-    save_distribution,
-)
-from .cli import UserError
+from .artifacts import ALL_SCORES_FILE, Run, load_features, save_distribution
 from .datasets import DatasetSpec, image_folder
+from .errors import UserError
 from .evaluation import evaluate
+from .matfile import MatColumns
 from .rerank import re_ranking_columns
 from .st_model import camera_pair_histograms, check_cameras
-
-# Deviation from the original: every step defaults to the run name of its steps 2-3; its later
-# scripts each had a different default left over from the authors' own runs.
-DEFAULT_NAME = "ft_ResNet50"
-
-
-def add_score_arguments(parser: argparse.ArgumentParser, alpha: bool = True) -> None:
-    """The joint score's parameters, shared by step 5, step 6.1 and the pictures."""
-    # joint = 1/(1+exp(-alpha*s)) * 1/(1+2*exp(-alpha*p)), p smoothed with sigma = --smooth.
-    if alpha:
-        parser.add_argument("--alpha", default=5, type=float, help="logistic smoothing weight")
-    parser.add_argument(
-        "--smooth", default=50, type=float, help="Parzen window: Gaussian sigma, in bins"
-    )
 
 
 def gen_st_model_main(spec: DatasetSpec, description: str, argv=None) -> Path:
@@ -55,7 +33,7 @@ def gen_st_model_main(spec: DatasetSpec, description: str, argv=None) -> Path:
         default=spec.prepared_dir,
         help="prepare.py's output folder, holding train_all/",
     )
-    parser.add_argument("--name", default=DEFAULT_NAME, help="run name")
+    cli.add_name_argument(parser)
     args = parser.parse_args(argv)
 
     train_dir = Path(args.data_dir) / "train_all"
@@ -74,7 +52,7 @@ def gen_st_model_main(spec: DatasetSpec, description: str, argv=None) -> Path:
     distribution = camera_pair_histograms(
         targets, cams, frames, spec.num_cameras, spec.num_bins, spec.interval
     )
-    out = MODEL_ROOT / args.name / DISTRIBUTION_FILE
+    out = Run(args.name).distribution
     save_distribution(out, distribution, spec.interval)
     print(
         f"wrote {out}: {spec.num_cameras}x{spec.num_cameras} camera pairs x {spec.num_bins} "
@@ -93,18 +71,13 @@ def evaluate_rerank_main(description: str, argv=None):
         description: the script's docstring, for --help.
     """
     parser = cli.parser(description)
-    parser.add_argument("--name", default=DEFAULT_NAME, help="run name")
-    # The re-ranking parameters of the paper (and the original's defaults).
-    parser.add_argument("--k1", default=20, type=int, help="k-reciprocal neighbours")
-    parser.add_argument("--k2", default=6, type=int, help="neighbours of the query expansion")
-    parser.add_argument(
-        "--lambda_value", default=0.3, type=float, help="weight of the original distance"
-    )
+    cli.add_name_argument(parser)
+    cli.add_rerank_arguments(parser)  # --k1 20, --k2 6, --lambda_value 0.3
     args = parser.parse_args(argv)
 
     features = load_features(args.name, with_features=False)
     query, gallery = features.query, features.gallery
-    scores = MatColumns(artifact_path(args.name, ALL_SCORES_FILE), "all_scores")
+    scores = MatColumns(Run(args.name).existing(ALL_SCORES_FILE), "all_scores")
     num = len(query) + len(gallery)
     if scores.shape != (num, num):
         raise UserError(

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-import reference as ref
 
-from streid.cli import UserError
 from streid.datasets import DUKE, MARKET, image_folder
+from streid.errors import UserError
+from tests import reference as ref
 
 SPLITS = ("train", "query", "gallery")
 

@@ -5,8 +5,6 @@ import re
 import numpy as np
 import pytest
 from PIL import Image
-from simulate import write_run
-from test_steps_4_5 import run_fails
 
 import demo
 import plot_rank_list
@@ -14,6 +12,8 @@ import plot_st_distribution
 from streid.artifacts import FeatureSet, Split
 from streid.datasets import MARKET
 from streid.demo import choose_names, look_of, write_dataset
+from tests.helpers import run_fails
+from tests.simulate import write_run
 
 
 def test_demo_names_are_a_real_subset():

@@ -2,8 +2,6 @@
 
 import numpy as np
 import pytest
-import reference as ref
-from simulate import real_feature_set, real_histograms
 
 from streid.artifacts import FeatureSet, Split
 from streid.datasets import DUKE, MARKET
@@ -13,6 +11,8 @@ from streid.st_model import (
     normalize_rows,
     smooth_histograms,
 )
+from tests import reference as ref
+from tests.simulate import real_feature_set, real_histograms
 
 
 def assert_same_as_reference(features, st, smoothed, stream, alpha=5.0, shared_similarity=True):

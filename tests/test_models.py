@@ -7,12 +7,12 @@ import re
 import pytest
 import torch
 import torchvision
-from helpers_images import torch_threads
 
 from model import PCB, ClassBlock, PCB_test, ft_net, ft_net_dense, ft_net_middle
-from streid import models
-from streid.cli import UserError
-from streid.engine import build_model
+from streid.errors import UserError
+from streid.models import ARCHITECTURES, architecture_for_flags, build_model
+from streid.weights import load_state_dict_checked
+from tests.helpers_images import torch_threads
 
 NCLASSES = 5
 
@@ -91,7 +91,11 @@ def test_classblock_layers_and_init():
 @pytest.mark.parametrize("kind", ["pcb", "resnet", "dense"])
 def test_original_checkpoint_keys_load(kind, pcb):
     """A PyTorch 0.3 checkpoint: the original's key names, no num_batches_tracked buffers."""
-    net = pcb if kind == "pcb" else build_model(False, kind == "dense", NCLASSES)
+    net = (
+        pcb
+        if kind == "pcb"
+        else build_model(architecture_for_flags(False, kind == "dense"), NCLASSES)
+    )
     state = {k: v.clone() for k, v in net.state_dict().items()}
     state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     assert set(state) == original_keys(kind)
@@ -99,8 +103,8 @@ def test_original_checkpoint_keys_load(kind, pcb):
         state = {re.sub(r"(denselayer\d+\.(norm|relu|conv))([12])", r"\1.\3", k): v
                  for k, v in state.items()}  # fmt: skip
         assert "model.features.denseblock1.denselayer1.norm.1.weight" in state
-    fresh = build_model(kind == "pcb", kind == "dense", NCLASSES)
-    models.load_state_dict_checked(fresh, state, "net_last.pth")
+    fresh = build_model(architecture_for_flags(kind == "pcb", kind == "dense"), NCLASSES)
+    load_state_dict_checked(fresh, state, "net_last.pth")
     for key, value in net.state_dict().items():
         assert torch.equal(fresh.state_dict()[key], value), key
 
@@ -109,19 +113,19 @@ def test_mismatching_checkpoint_names_keys(pcb):
     state = dict(pcb.state_dict())
     state["classifier6.add_block.0.weight"] = state.pop("classifier5.add_block.0.weight")
     with pytest.raises(UserError) as err:
-        models.load_state_dict_checked(PCB(NCLASSES), state, "net_last.pth")
+        load_state_dict_checked(PCB(NCLASSES), state, "net_last.pth")
     message = str(err.value)
     assert "net_last.pth does not fit the model" in message
     assert "missing keys classifier5.add_block.0.weight" in message
     assert "unexpected keys classifier6.add_block.0.weight" in message
     with pytest.raises(UserError, match=r"classifier0\.classifier\.0\.weight \(7, 256\)"):
-        models.load_state_dict_checked(pcb, PCB(7).state_dict(), "net_last.pth")
+        load_state_dict_checked(pcb, PCB(7).state_dict(), "net_last.pth")
 
 
 def test_imagenet_weights_from_the_local_cache_only(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     with pytest.raises(UserError) as err:
-        build_model(True, False, NCLASSES, weights="imagenet")
+        build_model(ARCHITECTURES["pcb"], NCLASSES, weights="imagenet")
     message = str(err.value)
     assert "resnet50-0676ba61.pth" in message and str(tmp_path / "hub" / "checkpoints") in message
     assert "--weights PATH" in message and "--weights none" in message
@@ -130,11 +134,13 @@ def test_imagenet_weights_from_the_local_cache_only(tmp_path, monkeypatch):
     trunk = torchvision.models.resnet50()
     (tmp_path / "hub/checkpoints").mkdir(parents=True)
     torch.save(trunk.state_dict(), tmp_path / "hub/checkpoints/resnet50-0676ba61.pth")
-    net = build_model(False, False, NCLASSES, weights="imagenet")
+    net = build_model(ARCHITECTURES["resnet50"], NCLASSES, weights="imagenet")
     assert torch.equal(net.model.conv1.weight, trunk.conv1.weight)
     # --weights PATH: the same file given by path.
     net = build_model(
-        True, False, NCLASSES, weights=str(tmp_path / "hub/checkpoints/resnet50-0676ba61.pth")
+        ARCHITECTURES["pcb"],
+        NCLASSES,
+        weights=str(tmp_path / "hub/checkpoints/resnet50-0676ba61.pth"),
     )
     assert torch.equal(net.model.layer4[0].conv2.weight, trunk.layer4[0].conv2.weight)
 
@@ -156,13 +162,13 @@ def test_densenet_imagenet_file_with_legacy_keys(tmp_path, monkeypatch):
 def test_weights_file_that_is_not_a_state_dict(tmp_path):
     (tmp_path / "w.pth").write_text("not a checkpoint")
     with pytest.raises(UserError, match="could not be read as a PyTorch state dict"):
-        build_model(False, False, NCLASSES, weights=str(tmp_path / "w.pth"))
+        build_model(ARCHITECTURES["resnet50"], NCLASSES, weights=str(tmp_path / "w.pth"))
     with pytest.raises(UserError, match="not found"):
-        build_model(False, False, NCLASSES, weights=str(tmp_path / "missing.pth"))
+        build_model(ARCHITECTURES["resnet50"], NCLASSES, weights=str(tmp_path / "missing.pth"))
 
 
 def test_resnet_from_scratch_starts_its_blocks_as_the_identity():
-    net = build_model(True, False, NCLASSES, weights="none")
+    net = build_model(ARCHITECTURES["pcb"], NCLASSES, weights="none")
     for layer in (net.model.layer1, net.model.layer4):
         assert all(not block.bn3.weight.detach().any() for block in layer)
     assert net.model.bn1.weight.detach().all()

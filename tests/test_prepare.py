@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-import reference as ref
-from helpers_images import write_raw_dataset
 
 import prepare
 from streid.datasets import DUKE, MARKET
+from tests import reference as ref
+from tests.helpers_images import write_raw_dataset
 
 
 def market_sample() -> dict[str, list[str]]:

@@ -2,16 +2,17 @@
 
 import numpy as np
 import pytest
-import reference as ref
 import scipy.io
-from simulate import real_feature_set, real_histograms
 
-from streid.artifacts import FeatureSet, MatColumns, write_matrix_by_columns
-from streid.cli import UserError
+from streid.artifacts import FeatureSet
 from streid.datasets import MARKET
+from streid.errors import UserError
 from streid.evaluation import evaluate
+from streid.matfile import MatColumns, write_matrix_by_columns
 from streid.rerank import all_scores_blocks, re_ranking
 from streid.st_model import SpatialTemporalModel, smooth_histograms
+from tests import reference as ref
+from tests.simulate import real_feature_set, real_histograms
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_re_ranking_reads_the_matrix_from_disk_in_blocks(small_market, tmp_path)
     write_matrix_by_columns(path, "all_scores", scores.shape, "float32", blocks)
     assert np.array_equal(scipy.io.loadmat(path)["all_scores"], scores)  # a standard .mat
     columns = MatColumns(path, "all_scores")
-    assert columns._offset is not None  # streamed, not loaded whole
+    assert columns.streamed  # not loaded whole
     np.testing.assert_array_equal(re_ranking(60, columns, 20, 6), re_ranking(60, scores, 20, 6))
 
 
@@ -82,7 +83,7 @@ def test_mat_columns_read_files_written_by_scipy(tmp_path, dtype, compress):
         columns = MatColumns(path, key)
         assert columns.shape == (37, 37) and columns.dtype == dtype
         np.testing.assert_array_equal(columns.columns_t(5, 9), matrix[:, 5:9].T)
-        assert (columns._offset is None) == compress  # compressed files are loaded whole
+        assert columns.streamed != compress  # compressed files are loaded whole
 
 
 def test_bad_parameters_and_scores_are_rejected():

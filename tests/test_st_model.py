@@ -2,17 +2,17 @@
 
 import numpy as np
 import pytest
-import reference as ref
-from simulate import real_histograms, real_split, train_targets
 
-from streid.cli import UserError
 from streid.datasets import DUKE, MARKET
+from streid.errors import UserError
 from streid.st_model import (
     SpatialTemporalModel,
     camera_pair_histograms,
     gaussian_kernel,
     smooth_histograms,
 )
+from tests import reference as ref
+from tests.simulate import real_histograms, real_split, train_targets
 
 
 @pytest.mark.parametrize("spec", [MARKET, DUKE], ids=lambda s: s.key)

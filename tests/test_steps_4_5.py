@@ -6,9 +6,7 @@ import stat
 
 import numpy as np
 import pytest
-import reference as ref
 import scipy.io
-from simulate import real_feature_set, real_histograms, real_split, train_targets, write_run
 
 import evaluate_st
 import gen_st_model_duke
@@ -16,6 +14,9 @@ import gen_st_model_market
 from streid.artifacts import Split, save_features
 from streid.datasets import DUKE, MARKET
 from streid.st_model import smooth_histograms
+from tests import reference as ref
+from tests.helpers import run_fails
+from tests.simulate import real_feature_set, real_histograms, real_split, train_targets, write_run
 
 
 def make_tree(root, names, split="train_all"):
@@ -24,16 +25,6 @@ def make_tree(root, names, split="train_all"):
         folder = root / split / name.split("_")[0]
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(b"")
-
-
-def run_fails(main, argv, capsys):
-    """Run a script's main, expect a clean user error; return its one line."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
-    return err
 
 
 @pytest.mark.parametrize(

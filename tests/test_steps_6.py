@@ -4,10 +4,7 @@ import re
 
 import numpy as np
 import pytest
-import reference as ref
 import scipy.io
-from simulate import real_feature_set, real_histograms, write_run
-from test_steps_4_5 import run_fails
 
 import evaluate_rerank_duke
 import evaluate_rerank_market
@@ -15,6 +12,9 @@ import gen_rerank_all_scores_mat
 from streid.artifacts import FeatureSet
 from streid.datasets import MARKET
 from streid.st_model import smooth_histograms
+from tests import reference as ref
+from tests.helpers import run_fails
+from tests.simulate import real_feature_set, real_histograms, write_run
 
 
 @pytest.fixture(scope="module")

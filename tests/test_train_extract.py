@@ -11,7 +11,6 @@ import pytest
 import scipy.io
 import torch
 import torchvision
-from helpers_images import torch_threads, write_jpeg, write_raw_dataset
 from PIL import Image
 
 import prepare
@@ -20,6 +19,7 @@ import train_market
 from streid import transforms
 from streid.datasets import MARKET
 from streid.models import PCB, ft_net
+from tests.helpers_images import torch_threads, write_jpeg, write_raw_dataset
 
 SIZE = ["--input_size", "64", "32"]
 CPU = ["--gpu_ids", "-1", "--num_workers", "0"]
@@ -152,7 +152,7 @@ def test_pcb_trains_resumes_and_extracts_parts(market, tmp_path, monkeypatch, ca
 
     # No --PCB flag: the run's opts.json says PCB and wins, with a note.
     test_st_market.main(["--name", "pcb", "--test_dir", str(market), *CPU])
-    assert "opts.json says PCB=True; using that" in capsys.readouterr().out
+    assert "note: model/pcb/opts.json says PCB=True; using that" in capsys.readouterr().err
     result = scipy.io.loadmat(run / "pytorch_result.mat")
     labels, cams, frames = original_metadata(market / "query")
     query_f = result["query_f"]

@@ -1,0 +1,136 @@
+"""Step 3: extract the appearance features of the query and gallery images
+(``test_st_market.py`` / ``test_st_duke.py``) into ``model/<name>/pytorch_result.mat``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from . import cli
+from .artifacts import LAST_EPOCH, Run, Split, save_features
+from .data import batches, image_list, make_loader
+from .datasets import DatasetSpec
+from .device import place_model, select_device, to_device
+from .errors import UserError, note
+from .models import Architecture, architecture_for_flags, build_model
+from .options import RunOptions
+from .transforms import default_input_size, test_transform
+from .weights import load_state_dict_checked, read_state_dict
+
+
+def test_parser(spec: DatasetSpec, description: str) -> argparse.ArgumentParser:
+    """The flags of test_st_market.py / test_st_duke.py."""
+    p = cli.parser(description)
+    # The original's flags and defaults.
+    cli.add_name_argument(p)
+    p.add_argument("--which_epoch", default=LAST_EPOCH, type=str, help="net_<which_epoch>.pth")
+    p.add_argument("--test_dir", default=spec.prepared_dir, type=str, help="prepared dataset")
+    cli.add_architecture_arguments(p, when=" (if no opts.json)")
+    cli.add_device_arguments(p)  # --gpu_ids 0, --batchsize 32, --num_workers 4
+    return p
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, loader: DataLoader, device: torch.device, desc: str):
+    """Features of each image plus its horizontal flip, L2-normalised, as the original.
+
+    ``model.forward_features`` gives (N, D) or, for PCB, (N, 2048, 6). The two are summed and
+    normalised over dim 1: each PCB part on its own, then flattened to N x 12288 in
+    (channel, part) order, the original's ``view(N, -1)``.
+
+    Returns:
+        (N, D) float32 array, rows in loader order.
+    """
+    model.eval()
+    chunks = []
+    for images, _ in batches(loader, desc):
+        images = to_device(images, device)
+        f = model.forward_features(images) + model.forward_features(torch.flip(images, dims=[3]))
+        f = f / f.norm(p=2, dim=1, keepdim=True)
+        chunks.append(f.flatten(1).float().cpu())
+    return torch.cat(chunks).numpy()
+
+
+def checkpoint_path(run: Run, which_epoch: str) -> Path:
+    """``model/<name>/net_<which_epoch>.pth``; UserError listing the checkpoints there."""
+    path = run.require().checkpoint(which_epoch)
+    if not path.is_file():
+        found = run.checkpoints()
+        have = f"it has {', '.join(found)}" if found else "it has no net_*.pth (step 2 makes them)"
+        raise UserError(f"--which_epoch {which_epoch}: {path} not found; {have}")
+    return path
+
+
+def _head_classes(state: dict) -> int | None:
+    """The class count of a checkpoint: rows of its (first) classifier layer."""
+    for key in ("classifier.classifier.0.weight", "classifier0.classifier.0.weight"):
+        if key in state:
+            return int(state[key].shape[0])
+    return None
+
+
+def load_trained(args: argparse.Namespace) -> tuple[nn.Module, Architecture, tuple[int, int]]:
+    """Rebuild the net of run ``args.name`` and load ``net_<which_epoch>.pth``.
+
+    The architecture comes from ``opts.json`` when the run has one (it wins over flags that
+    disagree, with a note); else from --PCB / --use_dense, as the original. The class count
+    comes from ``opts.json`` or, for the original's runs, from the checkpoint itself.
+
+    Returns:
+        (model on the CPU, its architecture, input (height, width)).
+    """
+    run = Run(args.name)
+    path = checkpoint_path(run, args.which_epoch)
+    state = read_state_dict(path)
+    arch, size, nclasses = architecture_for_flags(args.PCB, args.use_dense), None, None
+    if run.opts.is_file():
+        opts = RunOptions.load(run.opts)
+        for flag, saved in opts.arch.flags().items():
+            if saved != getattr(args, flag):
+                note(f"{run.opts} says {flag}={saved}; using that")
+        arch, size, nclasses = opts.arch, opts.input_size, opts.nclasses
+    nclasses = nclasses or _head_classes(state)
+    if nclasses is None:
+        raise UserError(f"{path} has no classifier layer: cannot tell its number of classes")
+    model = build_model(arch, nclasses)
+    try:
+        load_state_dict_checked(model, state, str(path))
+    except UserError as err:
+        if run.opts.is_file():
+            raise
+        raise UserError(f"{err} (a {arch.net.__name__}: check --PCB / --use_dense)") from None
+    return model, arch, tuple(size) if size else default_input_size(arch.part_based)
+
+
+def extract(args: argparse.Namespace, spec: DatasetSpec) -> None:
+    """Step 3: write ``model/<name>/pytorch_result.mat`` for the query and gallery sets."""
+    if args.batchsize < 1 or args.num_workers < 0:
+        raise UserError("--batchsize must be at least 1, --num_workers at least 0")
+    device = select_device(args.gpu_ids)
+    model, arch, size = load_trained(args)
+    model = place_model(model, device)
+    test_dir = Path(args.test_dir)
+    hint = f"run prepare.py {spec.prepare_flag} (step 1), or pass --test_dir"
+    splits = {}
+    for split in ("gallery", "query"):
+        images = image_list(test_dir / split, test_transform(arch.part_based, size), hint)
+        # Names are checked before the (long) extraction.
+        labels, cams, frames = spec.parse_names(images.paths)
+        loader = make_loader(
+            images, args.batchsize, shuffle=False, num_workers=args.num_workers, device=device
+        )
+        features = extract_features(model, loader, device, desc=split)
+        splits[split] = Split(features, labels, cams, frames)
+        print(f"{split}: {features.shape[0]} images, {features.shape[1]} features each")
+    out = Run(args.name).features
+    save_features(out, query=splits["query"], gallery=splits["gallery"])
+    print(f"saved {out}")
+
+
+def test_main(spec: DatasetSpec, description: str, argv=None) -> None:
+    """test_st_market.py / test_st_duke.py."""
+    extract(test_parser(spec, description).parse_args(argv), spec)

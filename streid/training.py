@@ -1,0 +1,301 @@
+"""Step 2: train the appearance model (``train_market.py`` / ``train_duke.py``).
+
+The original's recipe: cross-entropy (summed over PCB's six parts), SGD with lr 0.01 for the
+backbone and 0.1 for the heads, momentum 0.9, Nesterov, weight decay 5e-4, x0.1 after 40
+epochs, 60 epochs. A run named NAME writes to ``model/NAME/`` (:class:`streid.artifacts.Run`):
+``net_<epoch>.pth`` every 10 epochs and ``net_last.pth`` at the end (plain state dicts with
+the original's keys), ``opts.json`` (:mod:`streid.options`), ``train.jpg`` (curves) and
+``resume.pth`` (optimizer, schedule and history for ``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import cli
+from .artifacts import LAST_EPOCH, SAVE_EVERY, Run, atomic_output
+from .data import batches, image_list, make_loader
+from .datasets import DatasetSpec
+from .device import place_model, seed_everything, select_device, to_device
+from .errors import UserError
+from .models import Architecture, architecture_for_flags, build_model
+from .options import RunOptions
+from .plots import draw_curves
+from .transforms import default_input_size, train_transform, val_transform
+from .weights import load_state_dict_checked
+
+# The original's optimizer and schedule.
+BASE_LR, HEAD_LR = 0.01, 0.1
+MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
+LR_STEP, LR_GAMMA = 40, 0.1
+PHASES = ("train", "val")
+
+
+def train_parser(spec: DatasetSpec, description: str) -> argparse.ArgumentParser:
+    """The flags of train_market.py / train_duke.py."""
+    p = cli.parser(description)
+    # The original's flags and defaults.
+    cli.add_name_argument(p)
+    p.add_argument("--data_dir", default=spec.prepared_dir, type=str, help="prepared dataset")
+    p.add_argument("--train_all", action="store_true", help="train on train_all/, not train/")
+    p.add_argument("--color_jitter", action="store_true", help="add ColorJitter")
+    p.add_argument("--erasing_p", default=0, type=float, help="random erasing probability")
+    cli.add_architecture_arguments(p)
+    cli.add_device_arguments(p)  # --gpu_ids 0, --batchsize 32, --num_workers 4
+    # Added: what a user of today's PyTorch expects.
+    p.add_argument(
+        "--weights",
+        default="imagenet",
+        type=str,
+        help="initial backbone: imagenet (torchvision's file in the local torch cache), "
+        "none (random) or the path of a .pth state dict",
+    )
+    p.add_argument("--epochs", default=60, type=int, help="training epochs, as the original")
+    p.add_argument(
+        "--input_size",
+        default=None,
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="network input (default %(default)s: 384 192 with --PCB, else 256 128)",
+    )
+    p.add_argument(
+        "--seed", default=None, type=int, help="random seed (default %(default)s: unseeded)"
+    )
+    p.add_argument("--resume", action="store_true", help="continue model/<name>/resume.pth")
+    p.add_argument("--no_amp", action="store_true", help="no mixed precision on CUDA")
+    return p
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """UserError for training flags out of range."""
+    if args.batchsize < 1 or args.epochs < 1 or args.num_workers < 0:
+        raise UserError("--batchsize and --epochs must be at least 1, --num_workers at least 0")
+    if not 0 <= args.erasing_p <= 1:
+        raise UserError(f"--erasing_p {args.erasing_p}: a probability between 0 and 1")
+    if args.input_size is not None and min(args.input_size) < 16:
+        raise UserError(f"--input_size {args.input_size}: at least 16 x 16 pixels")
+
+
+# -- one epoch ----------------------------------------------------------------------------------
+def loss_and_predictions(outputs, labels: torch.Tensor):
+    """Cross-entropy and predicted ids.
+
+    Args:
+        outputs: (N, C) logits, or PCB's list of six (N, C) part logits.
+        labels: (N,) class indices.
+
+    Returns:
+        loss: scalar; for PCB the sum of the six part losses.
+        preds: (N,) argmax of the logits; for PCB of the summed part softmaxes.
+    """
+    if isinstance(outputs, torch.Tensor):
+        return nn.functional.cross_entropy(outputs, labels), outputs.argmax(1)
+    loss = sum(nn.functional.cross_entropy(part, labels) for part in outputs)
+    score = sum(torch.softmax(part.float(), dim=1) for part in outputs)
+    return loss, score.argmax(1)
+
+
+def run_epoch(model, loader, device, desc, optimizer=None, scaler=None, amp=False):
+    """One pass over ``loader``: training when ``optimizer`` is given, else evaluation.
+
+    Returns:
+        (mean loss per image, top-1 error, number of images, seconds).
+    """
+    training = optimizer is not None
+    model.train(training)
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    start = time.perf_counter()
+    with torch.set_grad_enabled(training):
+        for images, labels in batches(loader, desc):
+            images, labels = to_device(images, device), labels.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                loss, preds = loss_and_predictions(model(images), labels)
+            if training:
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            # Accumulated on the device: no synchronisation per step.
+            total_loss += loss.detach().float() * len(labels)
+            correct += (preds == labels).sum()
+            seen += len(labels)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elapsed = time.perf_counter() - start
+    if seen == 0:
+        return float("nan"), float("nan"), 0, elapsed
+    return total_loss.item() / seen, 1.0 - correct.item() / seen, seen, elapsed
+
+
+# -- optimisation state -------------------------------------------------------------------------
+@dataclass
+class Optimization:
+    """The optimizer, its schedule and the mixed-precision scaler of a run."""
+
+    optimizer: torch.optim.SGD
+    scheduler: torch.optim.lr_scheduler.StepLR
+    scaler: torch.amp.GradScaler
+
+    @classmethod
+    def for_model(cls, model: nn.Module, device: torch.device, amp: bool) -> Optimization:
+        """The original's SGD: lr 0.01 for the backbone, 0.1 for the heads
+        (``model.heads()``), momentum 0.9, Nesterov, weight decay 5e-4; x0.1 every 40 epochs."""
+        head_ids = {id(p) for head in model.heads() for p in head.parameters()}
+        base = [p for p in model.parameters() if id(p) not in head_ids]
+        groups = [{"params": base, "lr": BASE_LR}]
+        groups += [{"params": list(head.parameters()), "lr": HEAD_LR} for head in model.heads()]
+        optimizer = torch.optim.SGD(
+            groups, weight_decay=WEIGHT_DECAY, momentum=MOMENTUM, nesterov=True
+        )
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=LR_STEP, gamma=LR_GAMMA)
+        return cls(optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=amp))
+
+    def state_dict(self) -> dict:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+
+
+def save_state_dict(model: nn.Module, path: Path) -> None:
+    """Save the CPU state dict, as the original's ``save_network``, atomically."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_output(path) as tmp:
+        torch.save(state, tmp)
+
+
+def save_resume(run: Run, model, opt: Optimization, next_epoch: int, history) -> None:
+    """Everything --resume needs, apart from the net_*.pth files (which stay plain)."""
+    state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    state.update(opt.state_dict(), epoch=next_epoch, history=history)
+    with atomic_output(run.resume) as tmp:
+        torch.save(state, tmp)
+
+
+def load_resume(run: Run, model, opt: Optimization) -> tuple[int, dict]:
+    """Restore a run saved by :func:`save_resume`; returns (next epoch, history)."""
+    path = run.resume
+    if not path.is_file():
+        raise UserError(f"--resume: {path} not found (it is written after each epoch)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        load_state_dict_checked(model, state["model"], str(path))
+        opt.load_state_dict(state)
+    except (KeyError, ValueError, RuntimeError, OSError) as err:
+        raise UserError(f"--resume: {path} does not fit this run ({err})") from None
+    print(f"resuming {run.path}/ at epoch {state['epoch']}")
+    return state["epoch"], state["history"]
+
+
+# -- the run ------------------------------------------------------------------------------------
+def training_loaders(args, spec: DatasetSpec, arch: Architecture, size, device) -> dict:
+    """The loaders of the training images and, where the dataset has ``val/``, the
+    validation images (indexed by the training classes)."""
+    data_dir = Path(args.data_dir)
+    hint = f"run prepare.py {spec.prepare_flag} (step 1), or pass --data_dir"
+    train_set = image_list(
+        data_dir / ("train_all" if args.train_all else "train"),
+        train_transform(arch.part_based, size, args.erasing_p, args.color_jitter),
+        hint,
+    )
+    if len(train_set) < args.batchsize:
+        raise UserError(
+            f"{len(train_set)} training images, fewer than --batchsize {args.batchsize}: "
+            f"every batch would be incomplete (the original skips those)"
+        )
+    workers = {"num_workers": args.num_workers, "device": device}
+    # As the original, the last incomplete training batch is skipped.
+    loaders = {
+        "train": make_loader(
+            train_set, args.batchsize, shuffle=True, seed=args.seed, drop_last=True, **workers
+        )
+    }
+    if (data_dir / "val").is_dir():
+        val_set = image_list(data_dir / "val", val_transform(size), hint, train_set.classes)
+        # Deviation from the original: it also skipped the last incomplete validation batch;
+        # every validation image counts here (evaluation has no batch-size constraint).
+        loaders["val"] = make_loader(val_set, args.batchsize, shuffle=False, **workers)
+    return loaders
+
+
+def train(args: argparse.Namespace, spec: DatasetSpec) -> None:
+    """Step 2: train the appearance model of ``args`` on the prepared dataset."""
+    check_args(args)
+    device = select_device(args.gpu_ids)
+    amp = device.type == "cuda" and not args.no_amp
+    if args.seed is not None:
+        seed_everything(args.seed)
+    arch = architecture_for_flags(args.PCB, args.use_dense)
+    size = tuple(args.input_size) if args.input_size else default_input_size(arch.part_based)
+    loaders = training_loaders(args, spec, arch, size, device)
+    nclasses = len(loaders["train"].dataset.classes)
+    model = place_model(build_model(arch, nclasses, args.weights), device)
+    opt = Optimization.for_model(model, device, amp)
+
+    run = Run(args.name)
+    run.path.mkdir(parents=True, exist_ok=True)
+    start, history = 0, {phase: {"loss": [], "err": []} for phase in PHASES}
+    if args.resume:
+        start, history = load_resume(run, model, opt)
+    RunOptions(arch, nclasses, size, spec.key, flags=dict(vars(args))).save(run.opts)
+
+    val = loaders.get("val")
+    print(
+        f"{len(loaders['train'].dataset)} training images of {nclasses} ids, "
+        f"{len(val.dataset) if val else 0} validation images; {arch.net.__name__} at "
+        f"{size[0]}x{size[1]} on {device}{' with mixed precision' if amp else ''}"
+    )
+    fit(model, loaders, device, opt, run, range(start, args.epochs), history, amp)
+
+
+def fit(model, loaders: dict, device, opt: Optimization, run: Run, epochs: range, history, amp):
+    """The epochs ``epochs`` of training (and validation), with the run's files after each."""
+    since = time.time()
+    for epoch in epochs:
+        print(f"Epoch {epoch}/{epochs.stop - 1}\n" + "-" * 10)
+        for phase, loader in loaders.items():
+            training = phase == "train"
+            loss, err, seen, secs = run_epoch(
+                model,
+                loader,
+                device,
+                desc=f"epoch {epoch} {phase}",
+                optimizer=opt.optimizer if training else None,
+                scaler=opt.scaler,
+                amp=amp,
+            )
+            history[phase]["loss"].append(loss)
+            history[phase]["err"].append(err)
+            print(f"{phase} Loss: {loss:.4f} Acc: {1 - err:.4f} ({seen / secs:.0f} images/s)")
+        # Deviation from the original: the schedule steps after the epoch's optimizer steps,
+        # as modern PyTorch expects. Epochs 0-39 train at lr 0.01/0.1, the drop to 0.001/0.01
+        # comes at epoch 40 (the original, calling step() first under PyTorch 0.4, dropped at
+        # epoch 39).
+        opt.scheduler.step()
+        if epoch % SAVE_EVERY == SAVE_EVERY - 1:
+            save_state_dict(model, run.checkpoint(epoch))
+        draw_curves(history, run.curves)
+        save_resume(run, model, opt, epoch + 1, history)
+    save_state_dict(model, run.checkpoint(LAST_EPOCH))
+    elapsed = time.time() - since
+    print(f"Training complete in {elapsed // 60:.0f}m {elapsed % 60:.0f}s; saved {run.path}/")
+
+
+def train_main(spec: DatasetSpec, description: str, argv=None) -> None:
+    """train_market.py / train_duke.py."""
+    train(train_parser(spec, description).parse_args(argv), spec)
