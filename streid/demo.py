@@ -86,6 +86,17 @@ def look_of(person: int, seed: int = 0) -> Look:
     )
 
 
+def _pattern(pattern: str, ty: np.ndarray, tx: np.ndarray) -> np.ndarray:
+    """Where a pattern shows its second colour, at body coordinates (ty, tx)."""
+    if pattern == "hstripes":
+        return (ty // 6) % 2 == 1
+    if pattern == "vstripes":
+        return (tx // 5) % 2 == 1
+    if pattern == "checks":
+        return ((ty // 7) + (tx // 7)) % 2 == 1
+    return np.zeros(ty.shape, dtype=bool)  # solid
+
+
 def render(look: Look, camera: int, view, rng, junk: bool = False) -> np.ndarray:
     """One (HEIGHT, WIDTH, 3) uint8 picture of a person in ``look`` seen by ``camera``.
 
@@ -126,14 +137,7 @@ def render(look: Look, camera: int, view, rng, junk: bool = False) -> np.ndarray
     paint(box(112, 118, -13, -1) | box(112, 118, 1, 13), (30, 25, 20))
     torso = box(18, 64, -13, 13)
     paint(torso, upper)
-    ty, tx = (yy - top) / scale, (xx - cx) / scale
-    stripes = {
-        "solid": np.zeros_like(torso),
-        "hstripes": (ty // 6) % 2 == 1,
-        "vstripes": (tx // 5) % 2 == 1,
-        "checks": ((ty // 7) + (tx // 7)) % 2 == 1,
-    }[look.pattern]
-    paint(torso & stripes, second)
+    paint(torso & _pattern(look.pattern, (yy - top) / scale, (xx - cx) / scale), second)
     arms = box(20, 58, -19, -13) | box(20, 58, 13, 19)
     paint(arms, upper)
     if look.short_sleeves:

@@ -162,7 +162,9 @@ def evaluate(
     return evaluator.result()
 
 
-def evaluate_features(features, st: SpatialTemporalModel, alpha: float, stream: str = "joint"):
+def evaluate_features(
+    features, st: SpatialTemporalModel, alpha: float, stream: str = "joint", block_size=256
+):
     """Step 5: rank the gallery for every query by ``stream`` and compute CMC and mAP.
 
     Args:
@@ -171,6 +173,7 @@ def evaluate_features(features, st: SpatialTemporalModel, alpha: float, stream: 
         st: the smoothed spatial-temporal model.
         alpha: logistic smoothing weight of the joint score (``--alpha``).
         stream: "joint", "visual" or "st" (see :func:`streid.st_model.pair_scores`).
+        block_size: queries ranked at a time; bounds memory, does not change the result.
     """
     st.check_cameras(features.query.cams, "query_cam")
     st.check_cameras(features.gallery.cams, "gallery_cam")
@@ -182,6 +185,7 @@ def evaluate_features(features, st: SpatialTemporalModel, alpha: float, stream: 
         query.cams,
         gallery.labels,
         gallery.cams,
+        block_size=block_size,
         desc=f"ranking ({stream})",
     )
 

@@ -55,6 +55,39 @@ def time_gap_bins(later_frames: np.ndarray, earlier_frames: np.ndarray, interval
     return (gap / interval).astype(np.int64)
 
 
+def mean_frames(labels, cams, frames, num_cameras: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean frame of each identity in each camera, as the original: ``sum / (count +
+    1e-7)``.
+
+    Args:
+        labels: (N,) class index of each training image, 0..K-1.
+        cams: (N,) 1-based camera ids, at most ``num_cameras``.
+        frames: (N,) frame numbers.
+
+    Returns:
+        (mean, counts): two (K, num_cameras) float64 arrays; ``counts`` is 0 where an
+        identity was not seen in a camera.
+
+    Raises:
+        UserError: empty input, a negative label, or a camera id out of range.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    cams = np.asarray(cams, dtype=np.int64)
+    if labels.size == 0:
+        raise UserError("no training images: the spatial-temporal model needs train_all/")
+    if labels.min() < 0:
+        raise UserError("training labels must be class indices 0..K-1, found a negative one")
+    check_cameras(cams, num_cameras, "the training set")
+    num_classes = int(labels.max()) + 1
+    cell = labels * num_cameras + (cams - 1)
+    size = num_classes * num_cameras
+    # Sums of integer frames are exact in float64, in any order.
+    sums = np.bincount(cell, weights=np.asarray(frames, dtype=np.float64), minlength=size)
+    counts = np.bincount(cell, minlength=size).astype(np.float64)
+    sums, counts = sums.reshape(num_classes, num_cameras), counts.reshape(num_classes, -1)
+    return sums / (counts + EPS), counts
+
+
 def camera_pair_histograms(
     labels: np.ndarray,
     cams: np.ndarray,
@@ -65,11 +98,10 @@ def camera_pair_histograms(
 ) -> np.ndarray:
     """Step 4: the normalised time-gap histogram of every ordered camera pair.
 
-    For each identity and camera, the mean frame of its images (the original divides by
-    ``count + 1e-7``, kept). For each identity seen in both cameras j < k, the gap between
-    the two means falls in bin ``int(gap / interval)`` of ``[j][k]`` if the mean in j is
-    later, else of ``[k][j]`` (ties go to ``[k][j]``). Each histogram is then divided by
-    ``its sum + 1e-7``.
+    For each identity and camera, the mean frame of its images (:func:`mean_frames`). For
+    each identity seen in both cameras j < k, the gap between the two means falls in bin
+    ``int(gap / interval)`` of ``[j][k]`` if the mean in j is later, else of ``[k][j]``
+    (ties go to ``[k][j]``). Each histogram is then divided by ``its sum + 1e-7``.
 
     Args:
         labels: (N,) class index of each training image, 0..K-1 (ImageFolder targets).
@@ -84,24 +116,7 @@ def camera_pair_histograms(
     Raises:
         UserError: empty input, a camera id out of range, or a gap beyond the last bin.
     """
-    labels = np.asarray(labels, dtype=np.int64)
-    cams = np.asarray(cams, dtype=np.int64)
-    frames = np.asarray(frames)
-    if labels.size == 0:
-        raise UserError("no training images: the spatial-temporal model needs train_all/")
-    if labels.min() < 0:
-        raise UserError("training labels must be class indices 0..K-1, found a negative one")
-    check_cameras(cams, num_cameras, "the training set")
-
-    num_classes = int(labels.max()) + 1
-    cell = labels * num_cameras + (cams - 1)
-    size = num_classes * num_cameras
-    # Sums of integer frames are exact in float64, in any order.
-    sums = np.bincount(cell, weights=frames.astype(np.float64), minlength=size)
-    counts = np.bincount(cell, minlength=size).astype(np.float64)
-    sums, counts = sums.reshape(num_classes, num_cameras), counts.reshape(num_classes, -1)
-    mean = sums / (counts + EPS)
-
+    mean, counts = mean_frames(labels, cams, frames, num_cameras)
     j, k = np.triu_indices(num_cameras, k=1)  # all camera pairs j < k
     seen = (counts[:, j] > 0) & (counts[:, k] > 0)  # (classes, pairs)
     mean_j, mean_k = mean[:, j], mean[:, k]

@@ -15,8 +15,10 @@ from tests import reference as ref
 from tests.simulate import real_feature_set, real_histograms
 
 
-def assert_same_as_reference(features, st, smoothed, stream, alpha=5.0, shared_similarity=True):
-    fast = evaluate_features(features, st, alpha, stream)
+def assert_same_as_reference(
+    features, st, smoothed, stream, alpha=5.0, shared_similarity=True, block_size=256
+):
+    fast = evaluate_features(features, st, alpha, stream, block_size=block_size)
     sim = None
     if shared_similarity:
         sim = normalize_rows(features.query.features) @ normalize_rows(features.gallery.features).T
@@ -53,7 +55,21 @@ def test_tiny_cases_with_ties_equal_reference(seed, stream):
     features, dist = tiny_case(seed)
     smoothed = smooth_histograms(dist, 1.0)
     st = SpatialTemporalModel(smoothed, interval=10)  # gaps of 40-50 fall beyond the 4 bins
-    assert_same_as_reference(features, st, smoothed, stream, shared_similarity=False)
+    # Blocks of 5 queries: the 12 queries span three blocks, the last one partial.
+    alpha = 2.5 if seed % 2 else 5.0
+    assert_same_as_reference(
+        features, st, smoothed, stream, alpha, shared_similarity=False, block_size=5
+    )
+
+
+@pytest.mark.parametrize("alpha", [1.0, 2.5, 9.0])
+def test_alpha_weighs_the_two_streams(alpha):
+    # The reference at another alpha gives other rankings than at 5, and the project follows.
+    smoothed = smooth_histograms(real_histograms(MARKET), 50)
+    st = SpatialTemporalModel(smoothed, MARKET.interval)
+    features = real_feature_set(MARKET, num_queries=40, seed=7)
+    fast = assert_same_as_reference(features, st, smoothed, "joint", alpha, block_size=16)
+    assert fast.mAP != evaluate_features(features, st, 5.0).mAP
 
 
 @pytest.mark.parametrize("spec", [MARKET, DUKE], ids=lambda s: s.key)

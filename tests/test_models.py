@@ -14,6 +14,8 @@ from streid.models import ARCHITECTURES, architecture_for_flags, build_model
 from streid.weights import load_state_dict_checked
 from tests.helpers_images import torch_threads
 
+pytestmark = pytest.mark.slow  # builds ResNet-50s; left out of `make mutate`
+
 NCLASSES = 5
 
 

@@ -8,8 +8,8 @@ from streid.artifacts import FeatureSet
 from streid.datasets import MARKET
 from streid.errors import UserError
 from streid.evaluation import evaluate
-from streid.matfile import MatColumns, write_matrix_by_columns
-from streid.rerank import all_scores_blocks, re_ranking
+from streid.matfile import ArrayColumns, MatColumns, write_matrix_by_columns
+from streid.rerank import all_scores_blocks, re_ranking, re_ranking_columns
 from streid.st_model import SpatialTemporalModel, smooth_histograms
 from tests import reference as ref
 from tests.simulate import real_feature_set, real_histograms
@@ -51,6 +51,21 @@ def test_re_ranking_equals_the_dense_reference(small_market, k1, k2, lambda_valu
     cmc, mAP = ref.evaluate_distances(dense, query, gallery)
     np.testing.assert_array_equal(metrics.cmc, cmc)
     assert metrics.mAP == mAP
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("block, query_block", [(16, 8), (7, 13), (460, 60)])
+def test_re_ranking_over_many_blocks_equals_the_dense_reference(
+    small_market, dtype, block, query_block
+):
+    # Column blocks that straddle the query/gallery boundary and query blocks after the
+    # first: every block's rows must land where the dense computation puts them.
+    scores = small_market[2].astype(dtype)
+    fast = re_ranking_columns(
+        ArrayColumns(scores), 60, 20, 6, 0.3, block=block, query_block=query_block
+    )
+    assert fast.dtype == dtype
+    np.testing.assert_array_equal(fast, ref.re_ranking(60, scores, 20, 6, 0.3))
 
 
 def test_re_ranking_with_heavy_ties_and_float64_input():

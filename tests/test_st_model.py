@@ -43,11 +43,30 @@ def test_histograms_equal_reference_on_ties_and_missing_cameras():
     fast = camera_pair_histograms(labels, cams, frames, 6, 30, 100)
     slow = ref.histograms(labels, cams, frames, 25, 6, 30, 100.0)
     np.testing.assert_array_equal(fast, slow)
-    # Identity 0 seen only in camera 2 at frame 100, and in camera 3 at the same mean frame.
+
+
+def test_an_exact_tie_goes_to_the_later_camera_of_the_pair():
+    # Identity 0 seen once in camera 2 and once in camera 3, both at frame 100: equal sums
+    # and counts give bit-equal means, so j_later is False and the pair counts in [k][j].
+    # (Means of different counts are never equal: the 1e-7 guard makes 200 / 2 < 100 / 1.)
     tie = camera_pair_histograms(
-        np.array([0, 0, 0]), np.array([2, 3, 3]), np.array([100, 50, 150]), 4, 5, 100
+        np.array([0, 0]), np.array([2, 3]), np.array([100, 100]), 4, 5, 100
     )
-    assert tie[2, 1, 0] == pytest.approx(1.0) and tie[1, 2].sum() == 0  # tie -> [k][j]
+    assert tie[2, 1, 0] == pytest.approx(1.0) and tie[1, 2].sum() == 0
+    np.testing.assert_array_equal(
+        tie,
+        ref.histograms(np.array([0, 0]), np.array([2, 3]), np.array([100, 100]), 1, 4, 5, 100.0),
+    )
+
+
+def test_the_last_bin_holds_gaps_up_to_bins_times_interval():
+    # 10 bins of 100 frames. One image per camera, so each mean is frame / (1 + 1e-7): a gap
+    # of 1000 frames is 999.9999 (bin 9, the last), 1001 frames is 1000.9999 (bin 10: none).
+    labels, cams = np.array([0, 0]), np.array([1, 2])
+    last = camera_pair_histograms(labels, cams, np.array([0, 1000]), 8, 10, 100)
+    assert last[1, 0, 9] == pytest.approx(1.0)
+    with pytest.raises(UserError, match="1001 frames falls beyond the last of 10 bins"):
+        camera_pair_histograms(labels, cams, np.array([0, 1001]), 8, 10, 100)
 
 
 def test_histograms_reject_bad_input():
@@ -93,8 +112,8 @@ def test_probability_lookup_equals_reference_loop():
 def test_gap_beyond_last_bin_has_probability_zero():
     # Deviation from the original, which raises IndexError here.
     st = SpatialTemporalModel(np.ones((2, 2, 3)), interval=100)
-    p = st.probability(1, 1000, np.array([2, 2, 2]), np.array([1000, 750, 699]))
-    np.testing.assert_array_equal(p, [1.0, 1.0, 0.0])  # gaps 0, 250 (bin 2), 301 (bin 3)
+    p = st.probability(1, 1000, np.array([2, 2, 2, 2]), np.array([1000, 701, 700, 699]))
+    np.testing.assert_array_equal(p, [1.0, 1.0, 0.0, 0.0])  # gaps 0, 299 (bin 2), 300, 301
 
 
 def test_camera_without_histogram_row_is_rejected():

@@ -98,10 +98,20 @@ def test_evaluate_st_prints_the_original_line(market_run, tmp_path, capsys, stre
     assert saved.shape == (1, 19732) and saved.dtype == np.float32
 
 
-def test_evaluate_st_alpha_and_smooth_flags(market_run, tmp_path, capsys):
-    evaluate_st.main(["--name", "run", "--alpha", "2.5", "--smooth", "20"])
-    assert capsys.readouterr().out.splitlines()[1] == "alpha,smooth: 2.5 20.0"
-    assert (tmp_path / "model/run/CMC_duke_two_stream_add2.5.mat").is_file()
+@pytest.mark.parametrize("stream", ["joint", "st"])
+def test_evaluate_st_alpha_and_smooth_flags(market_run, tmp_path, capsys, stream):
+    evaluate_st.main(["--name", "run", "--alpha", "2.5", "--smooth", "20", "--stream", stream])
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "alpha,smooth: 2.5 20.0"
+    # The digits are the reference's at these settings, not at the defaults.
+    dist = scipy.io.loadmat(tmp_path / "model/run/pytorch_result2.mat")["distribution"]
+    query, gallery = market_run.query, market_run.gallery
+    cmc, mAP, _ = ref.evaluate(query, gallery, smooth_histograms(dist, 20), 2.5, stream)
+    assert out[0] == "top1:%f top5:%f top10:%f mAP:%f" % (cmc[0], cmc[4], cmc[9], mAP)  # noqa: UP031
+    cmc, mAP, _ = ref.evaluate(query, gallery, smooth_histograms(dist, 50), 5, stream)
+    assert not out[0].endswith("mAP:%f" % mAP)  # noqa: UP031
+    cmc_file = "CMC_duke_two_stream_add2.5.mat" if stream == "joint" else "CMC_duke_st_stream.mat"
+    assert (tmp_path / "model/run" / cmc_file).is_file()
 
 
 def corrupt(path, **changes):

@@ -21,6 +21,8 @@ from streid.datasets import MARKET
 from streid.models import PCB, ft_net
 from tests.helpers_images import torch_threads, write_jpeg, write_raw_dataset
 
+pytestmark = pytest.mark.slow  # builds ResNet-50s; left out of `make mutate`
+
 SIZE = ["--input_size", "64", "32"]
 CPU = ["--gpu_ids", "-1", "--num_workers", "0"]
 

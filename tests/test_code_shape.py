@@ -1,0 +1,44 @@
+"""The codebase's shape (DESIGN.md): modules of about 350 lines at most, functions of about 60,
+except where a comment above the function says why it is longer."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = sorted(
+    p
+    for folder in (ROOT, ROOT / "streid", ROOT / "tests", ROOT / "benchmarks")
+    for p in folder.glob("*.py")
+)
+MAX_MODULE_LINES = 360
+MAX_FUNCTION_LINES = 60
+EXCUSE = "# Longer than usual:"  # the comment that explains a longer function
+
+
+def long_functions(path: Path) -> list[str]:
+    lines = path.read_text().splitlines()
+    found = []
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            excused = first >= 2 and lines[first - 2].strip().startswith(EXCUSE)
+            if length > MAX_FUNCTION_LINES and not excused:
+                found.append(f"{node.name} ({length} lines)")
+    return found
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_modules_and_functions_stay_small(path):
+    assert len(path.read_text().splitlines()) <= MAX_MODULE_LINES
+    assert long_functions(path) == []
+
+
+def test_the_check_sees_a_long_function(tmp_path):
+    body = "\n".join(f"    x = {i}" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "a.py").write_text(f"def f():\n{body}\n")
+    assert long_functions(tmp_path / "a.py") == [f"f ({MAX_FUNCTION_LINES + 1} lines)"]
+    (tmp_path / "b.py").write_text(f"{EXCUSE} a table.\ndef f():\n{body}\n")
+    assert long_functions(tmp_path / "b.py") == []
