@@ -1,14 +1,25 @@
 """st-reid: the shared library behind the step scripts of this repository.
 
 The top-level scripts (``prepare.py``, ``train_market.py``, ..., ``evaluate_rerank_duke.py``)
-keep the original project's command lines; every piece of logic they need lives here once:
+keep the original project's command lines; every piece of logic they need lives here once,
+one concern per module:
 
-- :mod:`streid.datasets`   dataset specs (cameras, bins, interval, name formats), name parsing
-- :mod:`streid.artifacts`  ``model/<name>/`` paths, validated .mat reading, atomic writing
-- :mod:`streid.st_model`   camera-pair time-gap histograms, Parzen smoothing, joint score
-- :mod:`streid.evaluation` CMC and mAP exactly as the original, vectorised
-- :mod:`streid.rerank`     k-reciprocal re-ranking in bounded memory
-- :mod:`streid.engine`     training loop and feature extraction
+- :mod:`streid.errors`      UserError, notes and warnings (no command-line dependency)
+- :mod:`streid.cli`         parsers, the flags the scripts share, the entry-point wrapper
+- :mod:`streid.datasets`    dataset specs (cameras, bins, interval, name formats), name parsing
+- :mod:`streid.artifacts`   ``model/<name>/``: every file name, validated .mat I/O, atomic writes
+- :mod:`streid.options`     ``opts.json``, the options a run was trained with
+- :mod:`streid.matfile`     a MAT v5 matrix streamed by blocks of columns
+- :mod:`streid.st_model`    camera-pair time-gap histograms, Parzen smoothing, joint score
+- :mod:`streid.evaluation`  CMC and mAP exactly as the original, vectorised
+- :mod:`streid.rerank`      k-reciprocal re-ranking in bounded memory
+- :mod:`streid.models`      the original's nets and the architecture registry
+- :mod:`streid.weights`     checkpoints and ImageNet files, loaded with the original's tolerances
+- :mod:`streid.transforms`  the original's image transforms and RandomErasing
+- :mod:`streid.data`, :mod:`streid.device`  images, loaders, devices for steps 2-3
+- :mod:`streid.training`, :mod:`streid.extraction`  steps 2 and 3
+- :mod:`streid.steps`       steps 4 and 6.2, shared by the Market and Duke scripts
+- :mod:`streid.plots`, :mod:`streid.demo`  pictures and the embedded demo
 """
 
 __version__ = "1.0.0"

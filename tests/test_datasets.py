@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+import torchvision
 
-from streid.datasets import DUKE, MARKET, image_folder
+from streid.datasets import DUKE, MARKET, image_folder, market_global_frame
 from streid.errors import UserError
 from tests import reference as ref
 
@@ -30,6 +31,7 @@ def test_market_renaming_and_parsing_match_the_original(split):
     renamed = [MARKET.prepared_name(n) for n in raw]
     assert renamed == [ref.market_rename(n) for n in raw]
     labels, cams, frames = MARKET.parse_names(renamed)
+    assert labels.dtype == cams.dtype == frames.dtype == np.int64
     expected = np.array([original_metadata(n, MARKET) for n in renamed])
     np.testing.assert_array_equal(np.stack([labels, cams, frames], axis=1), expected)
 
@@ -53,6 +55,8 @@ def test_junk_distractors_and_double_extensions():
     assert MARKET.prepared_name("0002_c1s1_000451_03.jpg") == "0002_c1_f0000451_03.jpg"
     # Camera 2, sequence 3: the frame follows sequences 1 and 2 (163691 + 164677 frames).
     assert MARKET.prepared_name("-1_c2s3_000451_03.jpg") == "-1_c2_f0328819_03.jpg"
+    # Sequences the table does not list count 0 frames (camera 2 has three).
+    assert market_global_frame(2, 5, 451) == 163691 + 164677 + 98102 + 451
     train = [MARKET.prepared_name(n) for n in MARKET.name_list("train")]
     assert len(np.unique(MARKET.parse_names(train)[0])) == 751
 
@@ -75,7 +79,6 @@ def test_malformed_names_name_the_file_and_the_pattern(spec, name):
 
 
 def test_image_folder_lists_like_torchvision(tmp_path):
-    torchvision = pytest.importorskip("torchvision")
     for cls, files in {
         "0002": ["b.jpg", "a.JPG", "skip.txt"],
         "0001": ["z.png"],
@@ -86,7 +89,12 @@ def test_image_folder_lists_like_torchvision(tmp_path):
             (tmp_path / cls / f).write_bytes(b"")
     (tmp_path / "0002" / "sub").mkdir()
     (tmp_path / "0002" / "sub" / "c.jpg").write_bytes(b"")
+    # A linked folder is followed, as torchvision does (a dataset assembled from links).
+    (tmp_path.parent / "elsewhere").mkdir()
+    (tmp_path.parent / "elsewhere" / "d.jpg").write_bytes(b"")
+    (tmp_path / "0001" / "linked").symlink_to(tmp_path.parent / "elsewhere")
     paths, targets, classes = image_folder(tmp_path)
+    assert str(tmp_path / "0001" / "linked" / "d.jpg") in paths
     dataset = torchvision.datasets.ImageFolder(tmp_path, allow_empty=True)
     assert classes == dataset.classes
     assert list(zip(paths, targets, strict=True)) == dataset.samples

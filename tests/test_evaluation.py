@@ -1,14 +1,17 @@
 """Step 5 ranking, CMC and mAP against the plain per-query reference."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from streid.artifacts import FeatureSet, Split
 from streid.datasets import DUKE, MARKET
-from streid.evaluation import RankingEvaluator, evaluate_features
+from streid.evaluation import RankingEvaluator, evaluate_features, top_matches
 from streid.st_model import (
     SpatialTemporalModel,
     normalize_rows,
+    pair_scores,
     smooth_histograms,
 )
 from tests import reference as ref
@@ -96,21 +99,63 @@ def test_end_to_end_with_per_query_dot_products_agrees():
 
 
 def test_average_precision_by_hand():
-    # Gallery ranked by score: [good, junk(-1), distractor(0), good(same cam: junk), good]
-    # After junk removal the good images sit at ranks 0 and 2:
-    # AP = 1/2 * (1 + 1)/2 + 1/2 * (1/2 + 2/3)/2 = 0.7916...
+    # Gallery ranked by score (the default: descending): [good, junk(-1), distractor(0),
+    # good(same cam: junk), good, distractor]. After junk removal the good images sit at
+    # ranks 0 and 2: AP = 1/2 * (1 + 1)/2 + 1/2 * (1/2 + 2/3)/2 = 0.7916...
+    # (Ascending, they would sit at ranks 1 and 3.)
     evaluator = RankingEvaluator(
-        gallery_labels=np.array([7, -1, 0, 7, 7]), gallery_cams=np.array([2, 2, 2, 1, 3])
+        gallery_labels=np.array([7, -1, 0, 7, 7, 0]), gallery_cams=np.array([2, 2, 2, 1, 3, 1])
     )
-    evaluator.add(np.array([[0.9, 0.8, 0.7, 0.6, 0.5]]), [7], [1])
+    scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5, 0.4]])
+    evaluator.add(scores, [7], [1])
     # A second query with no true match: skipped, but it counts in the denominators.
-    evaluator.add(np.array([[0.9, 0.8, 0.7, 0.6, 0.5]]), [8], [1])
+    evaluator.add(scores, [8], [1])
     metrics = evaluator.result()
     assert metrics.ap[0] == pytest.approx(0.5 + 0.5 * (0.5 + 2 / 3) / 2)
     assert metrics.mAP == pytest.approx(metrics.ap[0] / 2)
-    np.testing.assert_allclose(metrics.cmc, [0.5] * 5)
+    np.testing.assert_allclose(metrics.cmc, [0.5] * 6)
     np.testing.assert_array_equal(metrics.first_good, [0, -1])
     assert metrics.summary() == "top1:0.500000 top5:0.500000 top10:0.500000 mAP:0.395833"
+
+
+def test_no_queries_is_an_error():
+    with pytest.raises(ValueError, match="^no queries were evaluated$"):
+        RankingEvaluator(np.array([1]), np.array([1])).result()
+
+
+def test_an_unknown_stream_is_an_error():
+    features, dist = tiny_case(0)
+    st = SpatialTemporalModel(dist, interval=10)
+    with pytest.raises(ValueError, match="unknown stream 'both'"):
+        pair_scores(features.query, features.gallery, st, 5.0, "both")
+
+
+@pytest.mark.parametrize("stream", ["joint", "visual"])
+def test_top_matches_are_the_evaluated_ranking_without_junk(stream):
+    # The rank-list picture shows what the evaluation ranks: the first k after junk removal,
+    # on normalised features (here of other lengths than 1).
+    features, dist = tiny_case(1)
+    rng = np.random.default_rng(1)
+    query, gallery = (
+        replace(s, features=rng.normal(size=s.features.shape).astype(np.float32))
+        for s in (features.query, features.gallery)
+    )
+    st = SpatialTemporalModel(smooth_histograms(dist, 1.0), interval=10)
+    matches = top_matches(query, gallery, st, 2.5, stream, k=7)
+    scores = pair_scores(
+        replace(query, features=normalize_rows(query.features)),
+        replace(gallery, features=normalize_rows(gallery.features)),
+        st,
+        2.5,
+        stream,
+    )
+    for i, (indices, good) in enumerate(matches):
+        good_i, junk_i = ref.good_and_junk(
+            query.labels[i], query.cams[i], gallery.labels, gallery.cams
+        )
+        ranked = [j for j in np.argsort(-scores[i]) if j not in junk_i][:7]
+        assert indices.tolist() == ranked
+        assert good.tolist() == [j in good_i for j in ranked]
 
 
 def test_ascending_distances_rank_the_other_way():

@@ -39,14 +39,20 @@ def test_histograms_equal_the_reference(data):
 
 @given(
     q_cam=st.integers(1, 3),
-    q_frame=st.integers(0, 40).map(lambda f: f * 25),
+    q_frame=st.integers(0, 40),
     g_cams=int_arrays(30, 1, 3),
-    g_frames=int_arrays(30, 0, 40).map(lambda f: f * 25),
-    interval=st.sampled_from([25, 50, 100]),
+    g_frames=int_arrays(30, 0, 40),
+    interval=st.sampled_from([100, 50, 12.5, 10]),
+    start=st.sampled_from([0, 2**31 - 512]),
 )
-def test_probability_lookup_equals_the_reference(q_cam, q_frame, g_cams, g_frames, interval):
-    # Gaps land exactly on bin edges, and past the last of the 6 bins.
-    dist = np.random.default_rng(q_frame).random((3, 3, 6))
+def test_probability_lookup_equals_the_reference(q_cam, q_frame, g_cams, g_frames, interval, start):
+    # Frames on a grid of a quarter bin: gaps land exactly on bin edges and past the last of
+    # the 6 bins. Interval 100 keeps integer frames; the others make frames that are not
+    # whole numbers (times in seconds, say), which take the floating-point path. Frames across
+    # 2**31 (times in milliseconds, say) must not overflow.
+    step = interval // 4 if interval % 4 == 0 else interval / 4
+    q_frame, g_frames = start + q_frame * step, start + g_frames * step
+    dist = np.random.default_rng(q_cam).random((3, 3, 6))
     fast = SpatialTemporalModel(dist, interval).probability(q_cam, q_frame, g_cams, g_frames)
     slow = ref.st_probability(q_cam, q_frame, g_cams, g_frames, dist, interval)
     np.testing.assert_array_equal(fast, slow)

@@ -68,6 +68,14 @@ def test_re_ranking_over_many_blocks_equals_the_dense_reference(
     np.testing.assert_array_equal(fast, ref.re_ranking(60, scores, 20, 6, 0.3))
 
 
+def test_the_defaults_are_the_papers(small_market):
+    # k1 = 20, k2 = 6, lambda = 0.3, in the original's API and in the block-wise one.
+    scores = small_market[2]
+    expected = ref.re_ranking(60, scores, 20, 6, 0.3)
+    np.testing.assert_array_equal(re_ranking(60, scores), expected)
+    np.testing.assert_array_equal(re_ranking_columns(ArrayColumns(scores), 60), expected)
+
+
 def test_re_ranking_with_heavy_ties_and_float64_input():
     # Quantised scores tie everywhere; a float64 matrix (the original's all_scores) works too.
     rng = np.random.default_rng(2)
@@ -111,8 +119,9 @@ def test_bad_parameters_and_scores_are_rejected():
     ]:
         with pytest.raises(UserError, match=message):
             re_ranking(4, scores, **{"k1": 3, "k2": 2, **kwargs})
-    with pytest.raises(UserError, match="query_num"):
-        re_ranking(10, scores, 3, 2)
+    for query_num in (0, 10):
+        with pytest.raises(UserError, match=f"^query_num must be between 1 and 9, got {query_num}"):
+            re_ranking(query_num, scores, 3, 2)
     scores[2, 7] = np.nan
     with pytest.raises(UserError, match="NaN or inf values \\(column 7\\)"):
         re_ranking(4, scores, 3, 2)

@@ -70,11 +70,13 @@ def test_the_last_bin_holds_gaps_up_to_bins_times_interval():
 
 
 def test_histograms_reject_bad_input():
-    with pytest.raises(UserError, match="camera id 9"):
+    with pytest.raises(UserError, match="^the training set holds camera id 9, but"):
         camera_pair_histograms(np.array([0, 0]), np.array([1, 9]), np.array([0, 5]), 8, 10, 100)
+    with pytest.raises(UserError, match="^training labels must be class indices 0..K-1, found"):
+        camera_pair_histograms(np.array([0, -1]), np.array([1, 2]), np.array([0, 5]), 8, 10, 100)
     with pytest.raises(UserError, match="beyond the last of 10 bins"):
         camera_pair_histograms(np.array([0, 0]), np.array([1, 2]), np.array([0, 5000]), 8, 10, 100)
-    with pytest.raises(UserError, match="no training images"):
+    with pytest.raises(UserError, match="^no training images: the spatial-temporal model"):
         camera_pair_histograms(np.array([]), np.array([]), np.array([]), 8, 10, 100)
 
 
@@ -109,6 +111,19 @@ def test_probability_lookup_equals_reference_loop():
         np.testing.assert_array_equal(fast, slow)
 
 
+@pytest.mark.parametrize("start", [2**31 - 512, 2**40])
+def test_large_frame_numbers_keep_their_order(start):
+    # Frames around 2**31 and beyond (times in milliseconds, say): which sighting is later
+    # decides the camera order of the lookup, so no frame may wrap around.
+    dist = np.random.default_rng(0).random((3, 3, 6))
+    st = SpatialTemporalModel(dist, interval=100)
+    g_cams, g_frames = np.array([2] * 5), start + np.array([0, 400, 600, 800, 1000])
+    np.testing.assert_array_equal(
+        st.probability(1, start + 100, g_cams, g_frames),
+        ref.st_probability(1, start + 100, g_cams, g_frames, dist, interval=100),
+    )
+
+
 def test_gap_beyond_last_bin_has_probability_zero():
     # Deviation from the original, which raises IndexError here.
     st = SpatialTemporalModel(np.ones((2, 2, 3)), interval=100)
@@ -118,5 +133,5 @@ def test_gap_beyond_last_bin_has_probability_zero():
 
 def test_camera_without_histogram_row_is_rejected():
     st = SpatialTemporalModel(np.ones((8, 8, 3)), interval=100)
-    with pytest.raises(UserError, match="query_cam holds camera id 9.*cameras 1-8"):
+    with pytest.raises(UserError, match="^query_cam holds camera id 9, but .* cameras 1-8 only$"):
         st.check_cameras(np.array([1, 9]), "query_cam")

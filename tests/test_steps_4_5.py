@@ -143,7 +143,14 @@ EMPTY_QUERY = dict.fromkeys(("query_f", "query_label", "query_cam", "query_frame
         ({"query_f": set_row(3, np.nan)}, "query_f has NaN or inf values \\(row 3\\)"),
         ({"gallery_f": set_row(8, 0)}, "gallery_f row 8 is all zeros"),
         (EMPTY_QUERY, "the query set is empty"),
-        ({"query_cam": lambda v: np.where(np.arange(v.size) == 0, 9, v)}, "camera id 9"),
+        (
+            {"query_cam": lambda v: np.where(np.arange(v.size) == 0, 9, v)},
+            "query_cam holds camera id 9",
+        ),
+        (
+            {"gallery_cam": lambda v: np.where(np.arange(v.size) == 5, 9, v)},
+            "gallery_cam holds camera id 9",
+        ),
         ({"gallery_f": lambda f: f[:, :10]}, "query_f has 64 columns but gallery_f has 10"),
     ],
 )
