@@ -122,6 +122,8 @@ def test_bad_parameters_and_scores_are_rejected():
     for query_num in (0, 10):
         with pytest.raises(UserError, match=f"^query_num must be between 1 and 9, got {query_num}"):
             re_ranking(query_num, scores, 3, 2)
+    with pytest.raises(UserError, match="^the score matrix must be square, got shape \\(10, 9\\)$"):
+        re_ranking(4, scores[:, :9], 3, 2)
     scores[2, 7] = np.nan
     with pytest.raises(UserError, match="NaN or inf values \\(column 7\\)"):
         re_ranking(4, scores, 3, 2)
