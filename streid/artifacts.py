@@ -70,7 +70,6 @@ MADE_BY = {
     "in the same format, see the README)",
     DISTRIBUTION_FILE: "step 4 (gen_st_model_market.py / gen_st_model_duke.py)",
     ALL_SCORES_FILE: "step 6.1 (gen_rerank_all_scores_mat.py)",
-    RESUME_FILE: "step 2 after each epoch",
 }
 
 
