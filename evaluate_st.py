@@ -9,10 +9,11 @@ model/<name>/pytorch_result2.mat (step 4), prints the original's line
 """
 
 from streid import cli
-from streid.artifacts import Run, load_distribution, load_features, savemat_atomic
+from streid.artifacts import Run, savemat_atomic
 from streid.cli import entry_point
 from streid.evaluation import evaluate_features
-from streid.st_model import STREAMS, SpatialTemporalModel
+from streid.interchange import load_features, load_st_model
+from streid.st_model import STREAMS
 
 
 @entry_point
@@ -29,11 +30,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     features = load_features(args.name)
-    distribution, interval = load_distribution(args.name)
-    st = SpatialTemporalModel.from_histograms(distribution, args.smooth, interval)
+    st, smooth = load_st_model(args.name, args.smooth)
     metrics = evaluate_features(features, st, args.alpha, args.stream)
     print(metrics.summary())
-    print("alpha,smooth:", args.alpha, args.smooth)
+    print("alpha,smooth:", args.alpha, smooth)
     savemat_atomic(Run(args.name).cmc(args.stream, args.alpha), {"CMC": metrics.cmc})
     return metrics
 

@@ -10,11 +10,11 @@ in blocks of columns with step 5's joint score and streamed to disk.
 import time
 
 from streid import cli
-from streid.artifacts import Run, load_distribution, load_features
+from streid.artifacts import Run
 from streid.cli import entry_point
+from streid.interchange import load_features, load_st_model
 from streid.matfile import write_matrix_by_columns
 from streid.rerank import all_scores_blocks
-from streid.st_model import SpatialTemporalModel
 
 
 @entry_point
@@ -26,8 +26,7 @@ def main(argv=None):
 
     start = time.perf_counter()
     features = load_features(args.name)
-    distribution, interval = load_distribution(args.name)
-    st = SpatialTemporalModel.from_histograms(distribution, args.smooth, interval)
+    st, _ = load_st_model(args.name, args.smooth)
     st.check_cameras(features.query.cams, "query_cam")
     st.check_cameras(features.gallery.cams, "gallery_cam")
     num = len(features.query) + len(features.gallery)

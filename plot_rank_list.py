@@ -12,13 +12,14 @@ the evaluation). Queries where the spatial-temporal stream fixes the first match
 import numpy as np
 
 from streid import cli
-from streid.artifacts import Run, load_distribution, load_features
+from streid.artifacts import Run
 from streid.cli import entry_point
+from streid.dataset_yaml import resolve_spec
 from streid.datasets import SPECS, image_folder
 from streid.errors import UserError
 from streid.evaluation import top_matches
+from streid.interchange import load_features, load_st_model
 from streid.plots import plot_rank_lists
-from streid.st_model import SpatialTemporalModel
 
 TITLES = {"visual": "appearance only", "joint": "joint: appearance + spatial-temporal"}
 
@@ -28,7 +29,12 @@ def main(argv=None):
     parser = cli.parser(__doc__)
     cli.add_name_argument(parser)
     parser.add_argument("--test_dir", required=True, help="prepared dataset with query/, gallery/")
-    parser.add_argument("--dataset", default="market", choices=sorted(SPECS), help="name format")
+    parser.add_argument(
+        "--dataset",
+        default="market",
+        choices=sorted(SPECS),
+        help="name format, for a folder without dataset.yaml",
+    )
     parser.add_argument("--queries", default=4, type=int, help="queries shown")
     cli.add_score_arguments(parser)  # --alpha 5, --smooth 50
     parser.add_argument(
@@ -37,17 +43,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     features = load_features(args.name)
-    distribution, interval = load_distribution(args.name)
-    st = SpatialTemporalModel.from_histograms(distribution, args.smooth, interval)
-    spec = SPECS[args.dataset]
+    st, _ = load_st_model(args.name, args.smooth)
+    spec = resolve_spec(args.test_dir, SPECS[args.dataset], "--test_dir")
     paths = {}
     for split, data in (("query", features.query), ("gallery", features.gallery)):
         paths[split], _, _ = image_folder(f"{args.test_dir}/{split}")
-        labels, cams, frames = spec.parse_names(paths[split]) if paths[split] else ([],) * 3
+        names = spec.parse_names(paths[split])
         if not (
-            np.array_equal(labels, data.labels)
-            and np.array_equal(cams, data.cams)
-            and np.array_equal(frames, data.frames)
+            np.array_equal(names.labels, data.labels)
+            and np.array_equal(names.cams, data.cams)
+            and np.array_equal(names.frames, data.frames)
         ):
             raise UserError(
                 f"the images in {args.test_dir}/{split}/ do not match {split}_label/cam/frames "

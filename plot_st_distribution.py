@@ -7,8 +7,9 @@ one panel per ordered camera pair, the raw histogram and its Parzen smoothing (s
 """
 
 from streid import cli
-from streid.artifacts import Run, load_distribution
+from streid.artifacts import Run
 from streid.cli import entry_point
+from streid.interchange import load_distribution
 from streid.plots import plot_st_distribution
 from streid.st_model import smooth_histograms
 
@@ -23,10 +24,11 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    distribution, interval = load_distribution(args.name)
+    dist = load_distribution(args.name)
     out = args.out or Run(args.name).st_picture
-    smoothed = smooth_histograms(distribution, args.smooth)
-    plot_st_distribution(distribution, smoothed, interval, args.smooth, out)
+    sigma = dist.smooth if args.smooth is None else args.smooth
+    smoothed = smooth_histograms(dist.histograms, sigma)
+    plot_st_distribution(dist.histograms, smoothed, dist.interval, sigma, out)
     print(f"wrote {out}")
     return out
 

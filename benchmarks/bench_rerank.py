@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from streid.artifacts import FeatureSet
 from streid.datasets import MARKET
+from streid.interchange import FeatureSet
 from streid.rerank import re_ranking
 from streid.st_model import smooth_histograms
 from tests import reference as ref

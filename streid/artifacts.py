@@ -17,9 +17,8 @@ here and nowhere else (:class:`Run` gives their paths):
 ``rank_list.png``          picture   rank lists of a few queries (plot_rank_list.py)
 =========================  ========  ========================================================
 
-``pytorch_result.mat`` holds, for ``query`` and ``gallery``: ``<split>_f`` (N x D features),
-``<split>_label`` (person ids, -1 junk, 0 distractor), ``<split>_cam`` (1-based camera ids),
-``<split>_frames`` (frame numbers); the vectors as 1 x N rows.
+The schemas of the interchange files ``pytorch_result.mat`` and ``pytorch_result2.mat`` and
+their validated reading are in :mod:`streid.interchange`.
 
 Every writer goes through a temporary file in the destination folder and an atomic rename,
 so an interrupted run never leaves a half-written file behind.
@@ -33,10 +32,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import scipy.io
 
-from .datasets import FRAMES_PER_BIN
 from .errors import UserError
 
 MODEL_ROOT = Path("model")
@@ -189,164 +186,3 @@ def loadmat_checked(path: Path, keys: tuple[str, ...], optional: tuple[str, ...]
         found = sorted(name for name, _, _ in scipy.io.whosmat(path))
         raise UserError(f"{path} has no key {missing[0]!r} (expected {list(keys)}, found {found})")
     return data
-
-
-# -- pytorch_result.mat: features and metadata -------------------------------------------------
-@dataclass
-class Split:
-    """Features and metadata of one split (query or gallery).
-
-    Attributes:
-        features: (N, D) floating array, one row per image.
-        labels: (N,) int64 person ids (-1 junk, 0 distractor).
-        cams: (N,) int64 camera ids, starting at 1.
-        frames: (N,) int64 frame numbers.
-    """
-
-    features: np.ndarray
-    labels: np.ndarray
-    cams: np.ndarray
-    frames: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index) -> Split:
-        """The images selected by ``index`` (a slice or an index array)."""
-        return Split(self.features[index], self.labels[index], self.cams[index], self.frames[index])
-
-    @staticmethod
-    def concatenate(splits) -> Split:
-        """One split holding ``splits`` in order (step 6's [query; gallery] set)."""
-        fields = ("features", "labels", "cams", "frames")
-        return Split(*(np.concatenate([getattr(s, f) for s in splits]) for f in fields))
-
-
-@dataclass
-class FeatureSet:
-    query: Split
-    gallery: Split
-
-
-FEATURE_KEYS = tuple(
-    f"{split}_{field}"
-    for split in ("query", "gallery")
-    for field in ("f", "label", "cam", "frames")
-)
-
-
-def _integer_vector(data: dict, key: str, n: int, source: str) -> np.ndarray:
-    arr = np.asarray(data[key])
-    if arr.size == 0 and n == 0:
-        return np.zeros(0, dtype=np.int64)
-    if arr.ndim > 2 or (arr.ndim == 2 and min(arr.shape) != 1):
-        raise UserError(f"{source}: {key} has shape {arr.shape}, expected a vector of {n} values")
-    arr = arr.ravel()
-    if arr.size != n:
-        split = key.split("_")[0]
-        raise UserError(f"{source}: {key} has {arr.size} values but {split}_f has {n} rows")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise UserError(f"{source}: {key} must hold numbers, found dtype {arr.dtype}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            raise UserError(f"{source}: {key} must hold whole numbers")
-    return arr.astype(np.int64)
-
-
-def _split_from(data: dict, split: str, source: str) -> Split:
-    feats = np.asarray(data[f"{split}_f"])
-    if feats.ndim != 2:
-        raise UserError(f"{source}: {split}_f has shape {feats.shape}, expected (N, D)")
-    if not np.issubdtype(feats.dtype, np.floating):
-        feats = feats.astype(np.float32)
-    n = feats.shape[0]
-    if n == 0:
-        raise UserError(f"{source}: the {split} set is empty ({split}_f has 0 rows)")
-    bad = ~np.isfinite(feats).all(axis=1)
-    if bad.any():
-        raise UserError(f"{source}: {split}_f has NaN or inf values (row {int(np.argmax(bad))})")
-    zero = ~feats.any(axis=1) if feats.shape[1] else np.zeros(n, dtype=bool)
-    if zero.any():
-        raise UserError(
-            f"{source}: {split}_f row {int(np.argmax(zero))} is all zeros "
-            f"(an all-zero feature cannot be L2-normalised)"
-        )
-    labels = _integer_vector(data, f"{split}_label", n, source)
-    cams = _integer_vector(data, f"{split}_cam", n, source)
-    frames = _integer_vector(data, f"{split}_frames", n, source)
-    if cams.min() < 1:
-        raise UserError(
-            f"{source}: {split}_cam holds camera id {cams.min()}; camera ids start at 1"
-        )
-    return Split(feats, labels, cams, frames)
-
-
-def load_features(name: str, with_features: bool = True) -> FeatureSet:
-    """Read and validate ``model/<name>/pytorch_result.mat``.
-
-    Args:
-        with_features: False to read only the labels, cameras and frames (step 6.2 needs no
-            features, which for PCB are 12,288 floats per image); ``features`` is then an
-            empty (N, 0) array.
-
-    Raises:
-        UserError: the file is missing, a key is missing, lengths disagree, features are
-            NaN/inf or all-zero, a split is empty, camera ids are below 1.
-    """
-    path = Run(name).existing(FEATURES_FILE)
-    if with_features:
-        data = loadmat_checked(path, FEATURE_KEYS)
-    else:
-        keys = tuple(k for k in FEATURE_KEYS if not k.endswith("_f"))
-        data = loadmat_checked(path, keys)
-        shapes = {n: shape for n, shape, _ in scipy.io.whosmat(path)}
-        for split in ("query", "gallery"):
-            if f"{split}_f" not in shapes:
-                raise UserError(f"{path} has no key '{split}_f'")
-            data[f"{split}_f"] = np.ones((shapes[f"{split}_f"][0], 0), dtype=np.float32)
-    fs = FeatureSet(_split_from(data, "query", str(path)), _split_from(data, "gallery", str(path)))
-    dq, dg = fs.query.features.shape[1], fs.gallery.features.shape[1]
-    if dq != dg:
-        raise UserError(f"{path}: query_f has {dq} columns but gallery_f has {dg}")
-    return fs
-
-
-def save_features(path: str | os.PathLike, query: Split, gallery: Split) -> None:
-    """Write a ``pytorch_result.mat`` with the original's keys (vectors as 1 x N rows)."""
-    mdict = {}
-    for split, s in (("query", query), ("gallery", gallery)):
-        mdict[f"{split}_f"] = np.asarray(s.features)
-        mdict[f"{split}_label"] = np.asarray(s.labels, dtype=np.int64).reshape(1, -1)
-        mdict[f"{split}_cam"] = np.asarray(s.cams, dtype=np.int64).reshape(1, -1)
-        mdict[f"{split}_frames"] = np.asarray(s.frames, dtype=np.int64).reshape(1, -1)
-    savemat_atomic(path, mdict)
-
-
-# -- pytorch_result2.mat: the spatial-temporal histograms --------------------------------------
-def load_distribution(name: str) -> tuple[np.ndarray, float]:
-    """Read ``model/<name>/pytorch_result2.mat``.
-
-    Returns:
-        (distribution, interval): the (cameras, cameras, bins) histograms and the frames per
-        bin (recorded by step 4; files from the original, without it, used 100).
-    """
-    path = Run(name).existing(DISTRIBUTION_FILE)
-    data = loadmat_checked(path, ("distribution",), optional=("interval",))
-    dist = np.asarray(data["distribution"], dtype=np.float64)
-    if dist.ndim != 3 or dist.shape[0] != dist.shape[1] or 0 in dist.shape:
-        raise UserError(
-            f"{path}: distribution has shape {dist.shape}, expected (cameras, cameras, bins)"
-        )
-    if not np.all(np.isfinite(dist)) or dist.min() < 0:
-        raise UserError(f"{path}: distribution must hold finite, non-negative values")
-    interval = float(np.ravel(data.get("interval", FRAMES_PER_BIN))[0])
-    if not interval > 0:
-        raise UserError(f"{path}: interval must be a positive number of frames, got {interval}")
-    return dist, interval
-
-
-def save_distribution(path: str | os.PathLike, distribution: np.ndarray, interval: float):
-    """Write ``pytorch_result2.mat``: the original's ``distribution`` key, plus ``interval``."""
-    # Deviation from the original: the frames per bin are recorded beside the histograms, so
-    # step 5 need not assume them; files without the key are read with the original's 100.
-    savemat_atomic(path, {"distribution": distribution, "interval": float(interval)})

@@ -53,6 +53,21 @@ def add_name_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default=DEFAULT_NAME, type=str, help="run name: model/<name>/")
 
 
+def add_data_dir_argument(p: argparse.ArgumentParser, builtin, what: str, flag="--data_dir"):
+    """``--data_dir`` (or ``--test_dir``): a folder made by prepare.py.
+
+    Args:
+        builtin: the Market/Duke script's dataset spec, whose folder is the default; None
+            for the dataset-neutral scripts, where the flag is required.
+        what: what the folder holds, for the help.
+    """
+    help = f"prepared dataset (step 1), {what}"
+    if builtin is None:
+        p.add_argument(flag, required=True, type=str, help=help)
+    else:
+        p.add_argument(flag, default=builtin.prepared_dir, type=str, help=help)
+
+
 def add_device_arguments(p: argparse.ArgumentParser) -> None:
     """Where and how fast steps 2-3 run: ``--gpu_ids``, ``--batchsize``, ``--num_workers``."""
     group = p.add_argument_group("device and data loading")
@@ -83,7 +98,11 @@ def add_score_arguments(p: argparse.ArgumentParser, alpha: bool = True) -> None:
         # As the original: an int default, so the default prints "5" and names the file add5.
         group.add_argument("--alpha", default=5, type=float, help="logistic smoothing weight")
     group.add_argument(
-        "--smooth", default=50, type=float, help="Parzen window: Gaussian sigma, in bins"
+        "--smooth",
+        default=None,
+        type=float,
+        help="Parzen window: Gaussian sigma, in bins (default %(default)s: the dataset's, "
+        "recorded by step 4; 50 for Market-1501 and DukeMTMC-reID, as the paper)",
     )
 
 

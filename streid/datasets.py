@@ -1,8 +1,9 @@
-"""Dataset specs and file-name parsing: the one place that knows Market-1501 and DukeMTMC-reID.
+"""Dataset specs and file-name parsing: the one place that knows each dataset.
 
-Every size the pipeline needs (histogram cameras, time-gap bins, frames per bin) and every
-file-name format lives in a :class:`DatasetSpec`. The step scripts for the two datasets call
-the same code with a different spec.
+Every size the pipeline needs (histogram cameras, time-gap bins, time units per bin, the
+default Parzen width) and every file-name format lives in a :class:`DatasetSpec`. Built-in
+specs describe Market-1501, DukeMTMC-reID and MSMT17; ``prepare.py`` writes the spec of the
+folder it prepares into ``dataset.yaml`` (:mod:`streid.dataset_yaml`), which steps 2-4 read.
 
 File names carry the metadata (``PPPP`` person, ``C`` camera, ``S`` sequence, ``F`` frame,
 ``BB`` box):
@@ -11,16 +12,26 @@ File names carry the metadata (``PPPP`` person, ``C`` camera, ``S`` sequence, ``
 - Market-1501 after ``prepare.py``: ``0002_c1_f0000451_03.jpg``, the frame made global over the
   camera's sequences with :data:`MARKET_SEQUENCE_FRAMES`.
 - DukeMTMC-reID (unchanged by ``prepare.py``): ``0001_c2_f0046182.jpg``.
+- MSMT17 (unchanged): ``0000_045_12_0303morning_0006_2.jpg``: person, index, camera 01-15,
+  the recording session (date and morning/noon/afternoon), the frame within the session, and
+  a last field (``_ex`` may follow).
 
-Person ``-1`` is junk (ignored by the evaluation), ``0000`` a distractor.
+Person ``-1`` is junk (ignored by the evaluation). In Market-1501 and DukeMTMC-reID person
+``0000`` is a distractor of the gallery; in MSMT17 it is a real person. The evaluation gives
+neither any special treatment: a distractor is simply a person no query looks for.
+
+Sessions: times are only comparable within one recording session (MSMT17's 12 (date, slot)
+pairs, a camera network's days). A spec whose pattern has a ``session`` group gives every
+image a session id; the spatial-temporal model only relates sightings of one session.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,76 +55,120 @@ MARKET_SEQUENCE_FRAMES = {
     61: 87551, 62: 131268, 63: 95817, 64: 30952,
 }  # fmt: skip
 
-# Frames per time-gap bin, the same for both datasets; ``pytorch_result2.mat`` records it.
+# Frames per time-gap bin of Market-1501 and DukeMTMC-reID; ``pytorch_result2.mat`` records it.
 FRAMES_PER_BIN = 100
+# The paper's Parzen width, in bins; the default of ``--smooth``.
+PAPER_SMOOTH = 50
+
+# The named groups of a prepared file-name pattern (``session`` is optional).
+REQUIRED_GROUPS = ("person", "camera", "frame")
 
 
-@dataclass(frozen=True)
-class NameInfo:
-    """Metadata of one image, parsed from its file name."""
+class Names(NamedTuple):
+    """Metadata parsed from file names, one entry per image.
 
-    label: int  # person id; -1 for junk, 0 for distractors
-    camera: int  # 1-based camera id
-    frame: int  # frame number used by the spatial-temporal model
+    Attributes:
+        labels: (N,) int64 person ids; -1 for junk.
+        cams: (N,) int64 1-based camera ids.
+        frames: (N,) int64 frame numbers, or float64 times where a name has decimals.
+        sessions: (N,) int64 session ids, or None for a dataset without sessions.
+    """
+
+    labels: np.ndarray
+    cams: np.ndarray
+    frames: np.ndarray
+    sessions: np.ndarray | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DatasetSpec:
     """Everything dataset-specific, in one object.
 
     Attributes:
-        key: short name used on command lines and in messages ("market", "duke").
+        key: short name used in messages and ``dataset.yaml`` ("market", "msmt17", ...).
         title: human-readable name.
-        num_cameras: side of the camera-pair histogram. The original uses 8 for both
-            datasets (Market-1501 has 6 cameras; its rows 7 and 8 stay empty).
+        num_cameras: side of the camera-pair histogram. The original uses 8 for Market-1501
+            and DukeMTMC-reID (Market-1501 has 6 cameras; its rows 7 and 8 stay empty).
         num_bins: time-gap bins per camera pair.
-        interval: frames per time-gap bin.
-        prepared_dir: where ``prepare.py`` writes the ImageFolder trees (the default
-            ``--data_dir`` / ``--test_dir`` of the later steps).
-        raw_format / prepared_format: the file-name patterns, as shown in error messages.
+        interval: time units (frames) per time-gap bin.
+        smooth: the default Parzen sigma, in bins.
+        unit: what the times count ("frames", "seconds"), for messages.
+        pattern: regex of a prepared file name, with the named groups ``person``,
+            ``camera``, ``frame`` and optionally ``session``.
+        pattern_format: the same, as shown in error messages.
+        sessions: the session keys the names carry, in id order; empty where the names
+            carry the session id itself (a manifest) or no session at all.
+        prepare_flag: how prepare.py makes this dataset, for messages.
+        prepared_dir: the default ``--data_dir`` / ``--test_dir`` of the dataset's scripts.
+        raw_format, raw_regex: the names as the dataset ships them (Market, Duke).
         list_dir: folder under ``data/`` with the real split name lists.
+        extra: other ``dataset.yaml`` entries kept for the record (a manifest's camera and
+            session labels).
     """
 
     key: str
     title: str
     num_cameras: int
     num_bins: int
-    interval: int
-    prepared_dir: str
-    raw_format: str
-    raw_regex: re.Pattern
-    prepared_format: str
-    prepared_regex: re.Pattern
-    list_dir: str
+    interval: float
+    smooth: float = PAPER_SMOOTH
+    unit: str = "frames"
+    pattern: re.Pattern
+    pattern_format: str
+    sessions: tuple[str, ...] = ()
+    prepare_flag: str = ""
+    prepared_dir: str = ""
+    raw_format: str = ""
+    raw_regex: re.Pattern | None = None
+    list_dir: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
 
     @property
-    def prepare_flag(self) -> str:
-        """prepare.py's flag for this dataset: ``--Market`` or ``--Duke``."""
-        return "--" + self.key.capitalize()
+    def has_sessions(self) -> bool:
+        return "session" in self.pattern.groupindex
 
     # -- parsing -------------------------------------------------------------------------
-    def parse_name(self, filename: str) -> NameInfo:
-        """Parse a prepared file name (what the ImageFolder trees hold).
-
-        Raises:
-            UserError: the name does not match :attr:`prepared_format`.
-        """
-        base = os.path.basename(filename)
-        m = self.prepared_regex.match(base)
+    def _match(self, filename: str) -> re.Match:
+        m = self.pattern.match(os.path.basename(filename))
         if m is None:
             raise UserError(
                 f"file name {filename!r} does not match the {self.title} pattern "
-                f"{self.prepared_format!r}"
+                f"{self.pattern_format!r}"
             )
-        return NameInfo(_label(m["pid"]), int(m["cam"]), int(m["frame"]))
+        return m
 
-    def parse_names(self, filenames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Parse many prepared names into (labels, cameras, frames) int64 arrays."""
-        infos = [self.parse_name(f) for f in filenames]
-        labels = np.fromiter((i.label for i in infos), dtype=np.int64, count=len(infos))
-        cams = np.fromiter((i.camera for i in infos), dtype=np.int64, count=len(infos))
-        frames = np.fromiter((i.frame for i in infos), dtype=np.int64, count=len(infos))
-        return labels, cams, frames
+    def _session(self, filename: str, key: str) -> int:
+        if not self.sessions:
+            return int(key)
+        try:
+            return self.sessions.index(key)
+        except ValueError:
+            raise UserError(
+                f"file name {filename!r}: session {key!r} is not one of the {self.title} "
+                f"sessions {', '.join(self.sessions)}"
+            ) from None
+
+    def parse_names(self, filenames) -> Names:
+        """Parse prepared file names (what the ImageFolder trees hold).
+
+        Raises:
+            UserError: a name does not match :attr:`pattern_format`, or names a session the
+                spec does not list.
+        """
+        matches = [(f, self._match(f)) for f in filenames]
+        n = len(matches)
+        labels = np.fromiter((_label(m["person"]) for _, m in matches), np.int64, count=n)
+        cams = np.fromiter((int(m["camera"]) for _, m in matches), np.int64, count=n)
+        times = [m["frame"] for _, m in matches]
+        if all(_is_integer(t) for t in times):
+            frames = np.fromiter((int(t) for t in times), np.int64, count=n)
+        else:
+            frames = np.array([float(t) for t in times], dtype=np.float64)
+        sessions = None
+        if self.has_sessions:
+            keys = ((f, m["session"]) for f, m in matches)
+            sessions = np.fromiter((self._session(f, k) for f, k in keys), np.int64, count=n)
+        return Names(labels, cams, frames, sessions)
 
     def check_raw_name(self, filename: str) -> re.Match:
         """Match a name as the dataset ships it; UserError naming the file if it does not."""
@@ -126,23 +181,34 @@ class DatasetSpec:
         return m
 
     def prepared_name(self, raw_name: str) -> str:
-        """The name ``prepare.py`` gives a raw file: Market is renamed to global frames."""
+        """The name ``prepare.py`` gives a raw file: Market is renamed to global frames, the
+        others keep their names (checked against their pattern)."""
+        if self.raw_regex is None:
+            self._match(raw_name)
+            return os.path.basename(raw_name)
         m = self.check_raw_name(raw_name)
         if self.key != "market":
             return os.path.basename(raw_name)
-        frame = market_global_frame(int(m["cam"]), int(m["seq"]), int(m["frame"]))
+        frame = market_global_frame(int(m["camera"]), int(m["seq"]), int(m["frame"]))
         # The box field keeps whatever followed it, ".jpg" or the real ".jpg.jpg".
-        return f"{m['pid']}_c{m['cam']}_f{frame:07d}_{m['box']}{m['ext']}"
+        return f"{m['person']}_c{m['camera']}_f{frame:07d}_{m['box']}{m['ext']}"
 
     def name_list(self, split: str) -> list[str]:
-        """The real file names of a split ("train", "query" or "gallery"), as shipped."""
-        path = NAME_LIST_DIR / self.list_dir / f"{split}.txt"
-        return path.read_text().split()
+        """The real file names of a split as shipped ("train", "query", "gallery"; MSMT17
+        also "val"), from ``data/``."""
+        if self.key == "msmt17":
+            lines = (NAME_LIST_DIR / self.list_dir / f"list_{split}.txt").read_text()
+            return [line.split()[0].split("/")[-1] for line in lines.splitlines() if line]
+        return (NAME_LIST_DIR / self.list_dir / f"{split}.txt").read_text().split()
 
 
-def _label(pid: str) -> int:
-    # As the original: the first four characters, -1 for the junk images.
-    return -1 if pid.startswith("-1") else int(pid)
+def _label(person: str) -> int:
+    # As the original: -1 for the junk images, else the number.
+    return -1 if person.startswith("-1") else int(person)
+
+
+def _is_integer(text: str) -> bool:
+    return text.lstrip("-").isdigit()
 
 
 def market_global_frame(camera: int, sequence: int, frame: int) -> int:
@@ -158,15 +224,17 @@ MARKET = DatasetSpec(
     num_cameras=8,
     num_bins=5000,
     interval=FRAMES_PER_BIN,
+    pattern=re.compile(
+        r"^(?P<person>-1|\d{4})_c(?P<camera>\d)_f(?P<frame>\d{7,})_(?P<box>\d{2})"
+        r"\.jpg(?:\.jpg)?$"
+    ),
+    pattern_format="PPPP_cC_fGGGGGGG_BB.jpg",
+    prepare_flag="--Market",
     prepared_dir="dataset/market_rename",
     raw_format="PPPP_cCsS_FFFFFF_BB.jpg",
     raw_regex=re.compile(
-        r"^(?P<pid>-1|\d{4})_c(?P<cam>\d)s(?P<seq>\d)_(?P<frame>\d{6})_(?P<box>\d{2})"
+        r"^(?P<person>-1|\d{4})_c(?P<camera>\d)s(?P<seq>\d)_(?P<frame>\d{6})_(?P<box>\d{2})"
         r"(?P<ext>\.jpg(?:\.jpg)?)$"
-    ),
-    prepared_format="PPPP_cC_fGGGGGGG_BB.jpg",
-    prepared_regex=re.compile(
-        r"^(?P<pid>-1|\d{4})_c(?P<cam>\d)_f(?P<frame>\d{7,})_(?P<box>\d{2})\.jpg(?:\.jpg)?$"
     ),
     list_dir="market1501",
 )
@@ -177,15 +245,43 @@ DUKE = DatasetSpec(
     num_cameras=8,
     num_bins=3000,
     interval=FRAMES_PER_BIN,
+    pattern=re.compile(r"^(?P<person>-1|\d{4})_c(?P<camera>\d)_f(?P<frame>\d{7})\.jpg$"),
+    pattern_format="PPPP_cC_fFFFFFFF.jpg",
+    prepare_flag="--Duke",
     prepared_dir="dataset/DukeMTMC_prepare",
     raw_format="PPPP_cC_fFFFFFFF.jpg",
-    raw_regex=re.compile(r"^(?P<pid>-1|\d{4})_c(?P<cam>\d)_f(?P<frame>\d{7})\.jpg$"),
-    prepared_format="PPPP_cC_fFFFFFFF.jpg",
-    prepared_regex=re.compile(r"^(?P<pid>-1|\d{4})_c(?P<cam>\d)_f(?P<frame>\d{7})\.jpg$"),
+    raw_regex=re.compile(r"^(?P<person>-1|\d{4})_c(?P<camera>\d)_f(?P<frame>\d{7})\.jpg$"),
     list_dir="dukemtmc",
 )
 
-SPECS = {spec.key: spec for spec in (MARKET, DUKE)}
+# MSMT17's 12 recording sessions, in time order: 4 days x morning, noon, afternoon.
+MSMT17_SESSIONS = tuple(
+    f"{day}{slot}"
+    for day in ("0113", "0114", "0302", "0303")
+    for slot in ("morning", "noon", "afternoon")
+)
+
+MSMT17 = DatasetSpec(
+    key="msmt17",
+    title="MSMT17",
+    num_cameras=15,
+    # Chosen on held-out training identities (benchmarks/msmt17_settings.py; the README has
+    # the figures): 40 bins of 50 frames cover every gap within a session (frames 0-1985).
+    num_bins=40,
+    interval=50,
+    smooth=5,
+    pattern=re.compile(
+        r"^(?P<person>\d{4})_(?P<index>\d{3})_(?P<camera>\d{2})_"
+        r"(?P<session>\d{4}(?:morning|noon|afternoon))_(?P<frame>\d{4})_\d+(?:_ex)?\.jpg$"
+    ),
+    pattern_format="PPPP_III_CC_DDDDslot_FFFF_B[_ex].jpg",
+    sessions=MSMT17_SESSIONS,
+    prepare_flag="--MSMT17",
+    prepared_dir="dataset/MSMT17_prepare",
+    list_dir="msmt17",
+)
+
+SPECS = {spec.key: spec for spec in (MARKET, DUKE, MSMT17)}
 
 
 # -- ImageFolder-compatible listing ------------------------------------------------------------

@@ -226,12 +226,12 @@ def write_dataset(root: Path, names: dict[str, list[str]], seed: int = 0) -> int
         (root / folder).mkdir(parents=True, exist_ok=True)
         for name in files:
             m = MARKET.check_raw_name(name)
-            person, camera, sequence = int(m["pid"]), int(m["cam"]), int(m["seq"])
+            person, camera, sequence = int(m["person"]), int(m["camera"]), int(m["seq"])
             if person <= 0:  # junk and distractors: somebody else each time
                 person = 10_000 + count
             view = np.random.default_rng([seed, person, camera, sequence])
             rng = np.random.default_rng([seed, count])
-            pixels = render(look_of(person, seed), camera, view, rng, junk=int(m["pid"]) == -1)
+            pixels = render(look_of(person, seed), camera, view, rng, junk=int(m["person"]) == -1)
             Image.fromarray(pixels).save(root / folder / name, quality=90)
             count += 1
     return count

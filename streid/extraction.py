@@ -11,24 +11,27 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from . import cli
-from .artifacts import LAST_EPOCH, Run, Split, save_features
+from .artifacts import LAST_EPOCH, Run
 from .data import batches, image_list, make_loader
+from .dataset_yaml import resolve_spec
 from .datasets import DatasetSpec
 from .device import place_model, select_device, to_device
 from .errors import UserError, note
+from .interchange import Split, save_features
 from .models import Architecture, architecture_for_flags, build_model
 from .options import RunOptions
 from .transforms import default_input_size, test_transform
 from .weights import load_state_dict_checked, read_state_dict
 
 
-def test_parser(spec: DatasetSpec, description: str) -> argparse.ArgumentParser:
-    """The flags of test_st_market.py / test_st_duke.py."""
+def test_parser(builtin: DatasetSpec | None, description: str) -> argparse.ArgumentParser:
+    """The flags of test_st.py, test_st_market.py and test_st_duke.py (``builtin``: the
+    dataset of the last two, whose folder is the default ``--test_dir``)."""
     p = cli.parser(description)
     # The original's flags and defaults.
     cli.add_name_argument(p)
     p.add_argument("--which_epoch", default=LAST_EPOCH, type=str, help="net_<which_epoch>.pth")
-    p.add_argument("--test_dir", default=spec.prepared_dir, type=str, help="prepared dataset")
+    cli.add_data_dir_argument(p, builtin, "holding query/ and gallery/", flag="--test_dir")
     cli.add_architecture_arguments(p, when=" (if no opts.json)")
     cli.add_device_arguments(p)  # --gpu_ids 0, --batchsize 32, --num_workers 4
     return p
@@ -106,10 +109,12 @@ def load_trained(args: argparse.Namespace) -> tuple[nn.Module, Architecture, tup
     return model, arch, tuple(size) if size else default_input_size(arch.part_based)
 
 
-def extract(args: argparse.Namespace, spec: DatasetSpec) -> None:
-    """Step 3: write ``model/<name>/pytorch_result.mat`` for the query and gallery sets."""
+def extract(args: argparse.Namespace, builtin: DatasetSpec | None) -> None:
+    """Step 3: write ``model/<name>/pytorch_result.mat`` for the query and gallery sets of
+    the prepared dataset (described by its ``dataset.yaml``, else by ``builtin``)."""
     if args.batchsize < 1 or args.num_workers < 0:
         raise UserError("--batchsize must be at least 1, --num_workers at least 0")
+    spec = resolve_spec(args.test_dir, builtin, "--test_dir")
     device = select_device(args.gpu_ids)
     model, arch, size = load_trained(args)
     model = place_model(model, device)
@@ -119,18 +124,18 @@ def extract(args: argparse.Namespace, spec: DatasetSpec) -> None:
     for split in ("gallery", "query"):
         images = image_list(test_dir / split, test_transform(arch.part_based, size), hint)
         # Names are checked before the (long) extraction.
-        labels, cams, frames = spec.parse_names(images.paths)
+        names = spec.parse_names(images.paths)
         loader = make_loader(
             images, args.batchsize, shuffle=False, num_workers=args.num_workers, device=device
         )
         features = extract_features(model, loader, device, desc=split)
-        splits[split] = Split(features, labels, cams, frames)
+        splits[split] = Split(features, names.labels, names.cams, names.frames, names.sessions)
         print(f"{split}: {features.shape[0]} images, {features.shape[1]} features each")
     out = Run(args.name).features
     save_features(out, query=splits["query"], gallery=splits["gallery"])
     print(f"saved {out}")
 
 
-def test_main(spec: DatasetSpec, description: str, argv=None) -> None:
-    """test_st_market.py / test_st_duke.py."""
-    extract(test_parser(spec, description).parse_args(argv), spec)
+def test_main(builtin: DatasetSpec | None, description: str, argv=None) -> None:
+    """test_st.py (``builtin`` None), test_st_market.py, test_st_duke.py."""
+    extract(test_parser(builtin, description).parse_args(argv), builtin)

@@ -27,8 +27,8 @@ import numpy as np
 import scipy.sparse
 from tqdm import tqdm
 
-from .artifacts import Split
 from .errors import UserError
+from .interchange import Split
 from .matfile import ArrayColumns, ColumnSource
 from .st_model import normalize_rows, pair_scores
 
@@ -244,7 +244,7 @@ def all_scores_blocks(features, st, alpha: float, block: int = 128):
     (:func:`streid.st_model.pair_scores`) computes it.
 
     Args:
-        features: :class:`streid.artifacts.FeatureSet`.
+        features: :class:`streid.interchange.FeatureSet`.
         st: the smoothed spatial-temporal model.
 
     Yields:

@@ -88,6 +88,15 @@ def mean_frames(labels, cams, frames, num_cameras: int) -> tuple[np.ndarray, np.
     return sums / (counts + EPS), counts
 
 
+def walks(labels: np.ndarray, sessions: np.ndarray | None) -> np.ndarray:
+    """The walk of each image, 0..W-1: one per (person, session), in (person, session)
+    order; without sessions, the labels themselves (a person is one walk)."""
+    if sessions is None:
+        return np.asarray(labels)
+    pairs = np.stack([np.asarray(labels), np.asarray(sessions)], axis=1)
+    return np.unique(pairs, axis=0, return_inverse=True)[1].ravel()
+
+
 def camera_pair_histograms(
     labels: np.ndarray,
     cams: np.ndarray,
@@ -95,19 +104,22 @@ def camera_pair_histograms(
     num_cameras: int,
     num_bins: int,
     interval: float,
+    sessions: np.ndarray | None = None,
 ) -> np.ndarray:
     """Step 4: the normalised time-gap histogram of every ordered camera pair.
 
-    For each identity and camera, the mean frame of its images (:func:`mean_frames`). For
-    each identity seen in both cameras j < k, the gap between the two means falls in bin
-    ``int(gap / interval)`` of ``[j][k]`` if the mean in j is later, else of ``[k][j]``
-    (ties go to ``[k][j]``). Each histogram is then divided by ``its sum + 1e-7``.
+    For each walk (an identity, or with sessions an identity within one session) and camera,
+    the mean frame of its images (:func:`mean_frames`). For each walk seen in both cameras
+    j < k, the gap between the two means falls in bin ``int(gap / interval)`` of ``[j][k]``
+    if the mean in j is later, else of ``[k][j]`` (ties go to ``[k][j]``). Each histogram is
+    then divided by ``its sum + 1e-7``.
 
     Args:
         labels: (N,) class index of each training image, 0..K-1 (ImageFolder targets).
         cams: (N,) 1-based camera ids, at most ``num_cameras``.
-        frames: (N,) frame numbers.
+        frames: (N,) frame numbers (or times).
         num_cameras, num_bins, interval: from the dataset spec.
+        sessions: (N,) session ids, or None: one session (the original).
 
     Returns:
         (num_cameras, num_cameras, num_bins) float64 array; ``[a][b][t]`` is the share of
@@ -116,7 +128,9 @@ def camera_pair_histograms(
     Raises:
         UserError: empty input, a camera id out of range, or a gap beyond the last bin.
     """
-    mean, counts = mean_frames(labels, cams, frames, num_cameras)
+    if sessions is not None and len(sessions) != len(labels):
+        raise ValueError("one session id per image expected")
+    mean, counts = mean_frames(walks(labels, sessions), cams, frames, num_cameras)
     j, k = np.triu_indices(num_cameras, k=1)  # all camera pairs j < k
     seen = (counts[:, j] > 0) & (counts[:, k] > 0)  # (classes, pairs)
     mean_j, mean_k = mean[:, j], mean[:, k]
@@ -125,8 +139,9 @@ def camera_pair_histograms(
     bins = (gap / interval).astype(np.int64)
     if bins.size and bins.max() >= num_bins:
         raise UserError(
-            f"a training time gap of {gap.max():.0f} frames falls beyond the last of "
-            f"{num_bins} bins of {interval:g} frames; check the frame numbers of train_all/"
+            f"a training time gap of {gap.max():.0f} falls beyond the last of {num_bins} "
+            f"bins of {interval:g}; check the times of train_all/ (or the dataset's "
+            f"interval and num_bins)"
         )
     later = np.where(j_later, j, k)[seen]
     earlier = np.where(j_later, k, j)[seen]
@@ -203,10 +218,14 @@ class SpatialTemporalModel:
     def check_cameras(self, cams: np.ndarray, what: str) -> None:
         check_cameras(cams, self.num_cameras, what)
 
-    def table_index(self, q_cams, q_frames, g_cams, g_frames) -> np.ndarray:
+    def table_index(
+        self, q_cams, q_frames, g_cams, g_frames, q_sessions=None, g_sessions=None
+    ) -> np.ndarray:
         """Flat table index of each pair; arguments broadcast against each other.
 
-        Call with ``q[:, None]`` and ``g[None, :]`` for a (queries, gallery) block.
+        Call with ``q[:, None]`` and ``g[None, :]`` for a (queries, gallery) block. A pair
+        from two different sessions (when sessions are given) points to the trailing 0, as
+        a gap past the last bin does: times of different sessions are not comparable.
         """
         q_cams, q_frames, g_cams, g_frames = map(_compact, (q_cams, q_frames, g_cams, g_frames))
         q_later = q_frames > g_frames
@@ -214,11 +233,17 @@ class SpatialTemporalModel:
         earlier = np.where(q_later, g_cams, q_cams) - 1
         bins = time_gap_bins(q_frames, g_frames, self.interval)
         index = (later * self.num_cameras + earlier) * self.num_bins + bins
-        return np.where(bins < self.num_bins, index, self._outside)
+        inside = bins < self.num_bins
+        if q_sessions is not None and g_sessions is not None:
+            inside &= _compact(q_sessions) == _compact(g_sessions)
+        return np.where(inside, index, self._outside)
 
-    def probability(self, q_cams, q_frames, g_cams, g_frames) -> np.ndarray:
+    def probability(
+        self, q_cams, q_frames, g_cams, g_frames, q_sessions=None, g_sessions=None
+    ) -> np.ndarray:
         """The spatial-temporal probability p of each pair (float64); arguments broadcast."""
-        return self.table[self.table_index(q_cams, q_frames, g_cams, g_frames)]
+        index = self.table_index(q_cams, q_frames, g_cams, g_frames, q_sessions, g_sessions)
+        return self.table[index]
 
     def st_denominator(self, alpha: float) -> np.ndarray:
         """``1 + 2 exp(-alpha p)`` for every table entry, the second factor's denominator.
@@ -278,20 +303,26 @@ def pair_scores(query, gallery, st: SpatialTemporalModel, alpha: float, stream: 
     rankings of step 5 and the all-pairs matrix of step 6.
 
     Args:
-        query, gallery: :class:`streid.artifacts.Split` blocks with L2-normalised features.
+        query, gallery: :class:`streid.interchange.Split` blocks with L2-normalised features.
         stream: "joint" (the paper's score), "visual" (cosine similarity only) or "st"
             (spatial-temporal probability only): the ablations of the paper's table.
 
     Returns:
         (len(query), len(gallery)) scores, higher is better.
     """
+    q_sessions, g_sessions = query.sessions, gallery.sessions
+    if q_sessions is not None and g_sessions is not None:
+        q_sessions, g_sessions = q_sessions[:, None], g_sessions[None, :]
+    pair = (
+        query.cams[:, None],
+        query.frames[:, None],
+        gallery.cams[None, :],
+        gallery.frames[None, :],
+        q_sessions,
+        g_sessions,
+    )
     if stream == "st":
-        return st.probability(
-            query.cams[:, None],
-            query.frames[:, None],
-            gallery.cams[None, :],
-            gallery.frames[None, :],
-        )
+        return st.probability(*pair)
     # Deviation from the original: one matrix product per block of queries, not one
     # matrix-vector product per query. The two round differently in the last float32 bit,
     # which can swap two gallery images whose scores agree to about 1e-7.
@@ -300,7 +331,4 @@ def pair_scores(query, gallery, st: SpatialTemporalModel, alpha: float, stream: 
         return similarity
     if stream != "joint":
         raise ValueError(f"unknown stream {stream!r}, expected one of {STREAMS}")
-    index = st.table_index(
-        query.cams[:, None], query.frames[:, None], gallery.cams[None, :], gallery.frames[None, :]
-    )
-    return joint_scores(similarity, index, st, alpha)
+    return joint_scores(similarity, st.table_index(*pair), st, alpha)

@@ -10,32 +10,34 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 from . import cli
-from .artifacts import ALL_SCORES_FILE, Run, load_features, save_distribution
+from .artifacts import ALL_SCORES_FILE, Run
+from .dataset_yaml import resolve_spec
 from .datasets import DatasetSpec, image_folder
 from .errors import UserError
 from .evaluation import evaluate
+from .interchange import load_features, save_distribution
 from .matfile import MatColumns
 from .rerank import re_ranking_columns
 from .st_model import camera_pair_histograms, check_cameras
 
 
-def gen_st_model_main(spec: DatasetSpec, description: str, argv=None) -> Path:
+def gen_st_model_main(builtin: DatasetSpec | None, description: str, argv=None) -> Path:
     """Step 4: learn the camera-pair time-gap histograms from the names under train_all/.
 
     Args:
-        spec: the dataset.
+        builtin: the Market/Duke script's dataset, for a folder without ``dataset.yaml``;
+            None for gen_st_model.py, which needs one.
         description: the script's docstring, for --help.
     """
     parser = cli.parser(description)
-    parser.add_argument(
-        "--data_dir",
-        default=spec.prepared_dir,
-        help="prepare.py's output folder, holding train_all/",
-    )
+    cli.add_data_dir_argument(parser, builtin, "holding train_all/")
     cli.add_name_argument(parser)
     args = parser.parse_args(argv)
 
+    spec = resolve_spec(args.data_dir, builtin, "--data_dir")
     train_dir = Path(args.data_dir) / "train_all"
     if not train_dir.is_dir():
         raise UserError(
@@ -47,16 +49,24 @@ def gen_st_model_main(spec: DatasetSpec, description: str, argv=None) -> Path:
     paths, targets, classes = image_folder(train_dir)
     if not paths:
         raise UserError(f"{train_dir} holds no images")
-    _, cams, frames = spec.parse_names(paths)
-    check_cameras(cams, spec.num_cameras, str(train_dir), names=paths)
+    names = spec.parse_names(paths)
+    check_cameras(names.cams, spec.num_cameras, str(train_dir), names=paths)
     distribution = camera_pair_histograms(
-        targets, cams, frames, spec.num_cameras, spec.num_bins, spec.interval
+        targets,
+        names.cams,
+        names.frames,
+        spec.num_cameras,
+        spec.num_bins,
+        spec.interval,
+        sessions=names.sessions,
     )
     out = Run(args.name).distribution
-    save_distribution(out, distribution, spec.interval)
+    save_distribution(out, distribution, spec.interval, spec.smooth)
+    walks = "" if names.sessions is None else f" in {len(np.unique(names.sessions))} sessions"
     print(
         f"wrote {out}: {spec.num_cameras}x{spec.num_cameras} camera pairs x {spec.num_bins} "
-        f"bins of {spec.interval} frames, from {len(paths)} images of {len(classes)} identities"
+        f"bins of {spec.interval} {spec.unit}, from {len(paths)} images of {len(classes)} "
+        f"identities{walks}"
     )
     return out
 

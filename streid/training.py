@@ -21,6 +21,7 @@ from torch import nn
 from . import cli
 from .artifacts import LAST_EPOCH, SAVE_EVERY, Run, atomic_output
 from .data import batches, image_list, make_loader
+from .dataset_yaml import resolve_spec
 from .datasets import DatasetSpec
 from .device import place_model, seed_everything, select_device, to_device
 from .errors import UserError
@@ -37,12 +38,13 @@ LR_STEP, LR_GAMMA = 40, 0.1
 PHASES = ("train", "val")
 
 
-def train_parser(spec: DatasetSpec, description: str) -> argparse.ArgumentParser:
-    """The flags of train_market.py / train_duke.py."""
+def train_parser(builtin: DatasetSpec | None, description: str) -> argparse.ArgumentParser:
+    """The flags of train.py, train_market.py and train_duke.py (``builtin``: the dataset
+    of the last two, whose folder is the default ``--data_dir``)."""
     p = cli.parser(description)
     # The original's flags and defaults.
     cli.add_name_argument(p)
-    p.add_argument("--data_dir", default=spec.prepared_dir, type=str, help="prepared dataset")
+    cli.add_data_dir_argument(p, builtin, "holding train/, val/ or train_all/")
     p.add_argument("--train_all", action="store_true", help="train on train_all/, not train/")
     p.add_argument("--color_jitter", action="store_true", help="add ColorJitter")
     p.add_argument("--erasing_p", default=0, type=float, help="random erasing probability")
@@ -233,9 +235,11 @@ def training_loaders(args, spec: DatasetSpec, arch: Architecture, size, device) 
     return loaders
 
 
-def train(args: argparse.Namespace, spec: DatasetSpec) -> None:
-    """Step 2: train the appearance model of ``args`` on the prepared dataset."""
+def train(args: argparse.Namespace, builtin: DatasetSpec | None) -> None:
+    """Step 2: train the appearance model of ``args`` on the prepared dataset (described by
+    its ``dataset.yaml``, else by ``builtin``)."""
     check_args(args)
+    spec = resolve_spec(args.data_dir, builtin, "--data_dir")
     device = select_device(args.gpu_ids)
     amp = device.type == "cuda" and not args.no_amp
     if args.seed is not None:
@@ -296,6 +300,6 @@ def fit(model, loaders: dict, device, opt: Optimization, run: Run, epochs: range
     print(f"Training complete in {elapsed // 60:.0f}m {elapsed % 60:.0f}s; saved {run.path}/")
 
 
-def train_main(spec: DatasetSpec, description: str, argv=None) -> None:
-    """train_market.py / train_duke.py."""
-    train(train_parser(spec, description).parse_args(argv), spec)
+def train_main(builtin: DatasetSpec | None, description: str, argv=None) -> None:
+    """train.py (``builtin`` None), train_market.py, train_duke.py."""
+    train(train_parser(builtin, description).parse_args(argv), builtin)

@@ -7,24 +7,24 @@ from pathlib import Path
 
 import numpy as np
 
-from streid.artifacts import (
-    DISTRIBUTION_FILE,
-    FEATURES_FILE,
-    FeatureSet,
-    Split,
-    save_distribution,
-    save_features,
-)
-from streid.datasets import DatasetSpec
+from streid.artifacts import DISTRIBUTION_FILE, FEATURES_FILE
+from streid.datasets import DatasetSpec, Names
+from streid.interchange import FeatureSet, Split, save_distribution, save_features
 from streid.st_model import camera_pair_histograms
+
+
+def real_names(spec: DatasetSpec, split: str) -> tuple[list[str], Names]:
+    """Prepared names of a real split and what they say."""
+    names = [spec.prepared_name(n) for n in spec.name_list(split)]
+    return names, spec.parse_names(names)
 
 
 def real_split(
     spec: DatasetSpec, split: str
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Prepared names of a real split and their (labels, cams, frames)."""
-    names = [spec.prepared_name(n) for n in spec.name_list(split)]
-    return (names, *spec.parse_names(names))
+    names, parsed = real_names(spec, split)
+    return names, parsed.labels, parsed.cams, parsed.frames
 
 
 def train_targets(labels: np.ndarray) -> np.ndarray:
@@ -47,7 +47,7 @@ def write_run(root: Path, features: FeatureSet, distribution: np.ndarray, name="
     run = root / "model" / name
     run.mkdir(parents=True, exist_ok=True)
     save_features(run / FEATURES_FILE, features.query, features.gallery)
-    save_distribution(run / DISTRIBUTION_FILE, distribution, 100)
+    save_distribution(run / DISTRIBUTION_FILE, distribution, 100, 50)
     return run
 
 

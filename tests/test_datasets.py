@@ -30,7 +30,8 @@ def test_market_renaming_and_parsing_match_the_original(split):
     raw = MARKET.name_list(split)
     renamed = [MARKET.prepared_name(n) for n in raw]
     assert renamed == [ref.market_rename(n) for n in raw]
-    labels, cams, frames = MARKET.parse_names(renamed)
+    labels, cams, frames, sessions = MARKET.parse_names(renamed)
+    assert sessions is None
     assert labels.dtype == cams.dtype == frames.dtype == np.int64
     expected = np.array([original_metadata(n, MARKET) for n in renamed])
     np.testing.assert_array_equal(np.stack([labels, cams, frames], axis=1), expected)
@@ -40,14 +41,15 @@ def test_market_renaming_and_parsing_match_the_original(split):
 def test_duke_parsing_matches_the_original(split):
     names = DUKE.name_list(split)
     assert [DUKE.prepared_name(n) for n in names] == names  # Duke keeps its names
-    labels, cams, frames = DUKE.parse_names(names)
+    labels, cams, frames, sessions = DUKE.parse_names(names)
+    assert sessions is None
     expected = np.array([original_metadata(n, DUKE) for n in names])
     np.testing.assert_array_equal(np.stack([labels, cams, frames], axis=1), expected)
 
 
 def test_junk_distractors_and_double_extensions():
     gallery = MARKET.name_list("gallery")
-    labels, _, _ = MARKET.parse_names([MARKET.prepared_name(n) for n in gallery])
+    labels = MARKET.parse_names([MARKET.prepared_name(n) for n in gallery]).labels
     assert (labels == -1).sum() == 3819 and (labels == 0).sum() == 2798
     doubled = [n for s in SPLITS for n in MARKET.name_list(s) if n.endswith(".jpg.jpg")]
     assert len(doubled) == 24
@@ -72,8 +74,8 @@ def test_junk_distractors_and_double_extensions():
 )
 def test_malformed_names_name_the_file_and_the_pattern(spec, name):
     with pytest.raises(UserError, match=f"{name}.*{spec.title} pattern") as err:
-        spec.parse_name(name)
-    assert spec.prepared_format in str(err.value)
+        spec.parse_names([name])
+    assert spec.pattern_format in str(err.value)
     with pytest.raises(UserError, match=spec.raw_format):
         spec.prepared_name(name)
 

@@ -9,9 +9,9 @@ from PIL import Image
 import demo
 import plot_rank_list
 import plot_st_distribution
-from streid.artifacts import FeatureSet, Split
 from streid.datasets import MARKET
 from streid.demo import choose_names, look_of, write_dataset
+from streid.interchange import FeatureSet, Split
 from tests.helpers import run_fails
 from tests.simulate import write_run
 

@@ -5,9 +5,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from streid.artifacts import FeatureSet, Split
 from streid.datasets import DUKE, MARKET
 from streid.evaluation import RankingEvaluator, evaluate_features, top_matches
+from streid.interchange import FeatureSet, Split
 from streid.st_model import (
     SpatialTemporalModel,
     normalize_rows,

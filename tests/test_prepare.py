@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import prepare
+from streid.dataset_yaml import read_spec, spec_to_dict
 from streid.datasets import DUKE, MARKET
 from tests import reference as ref
 from tests.helpers_images import write_raw_dataset
@@ -23,9 +24,9 @@ def market_sample() -> dict[str, list[str]]:
 
 
 def tree(root: Path) -> dict[str, list[str]]:
-    """{'<split>/<id>': sorted file names} of a prepared folder."""
+    """{'<split>/<id>': sorted file names} of a prepared folder (dataset.yaml aside)."""
     out = {}
-    for split in sorted(os.listdir(root)):
+    for split in sorted(p.name for p in root.iterdir() if p.is_dir()):
         for pid in sorted(os.listdir(root / split)):
             out[f"{split}/{pid}"] = sorted(os.listdir(root / split / pid))
     return out
@@ -63,6 +64,9 @@ def test_market_tree_names_and_links(tmp_path, monkeypatch):
     # Hard links, not copies.
     src = tmp_path / "raw/bounding_box_train/0007_c1s6_028546_01.jpg"
     assert os.path.samefile(src, out / "train_all/0007/0007_c1_f0400206_01.jpg")
+
+    # The folder describes itself: Market-1501's built-in settings.
+    assert spec_to_dict(read_spec(out)) == spec_to_dict(MARKET)
 
     # Running it again is safe and changes nothing.
     prepare.main(["--Market", "--download_path", "raw"])

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from streid.artifacts import Split
 from streid.evaluation import evaluate
+from streid.interchange import Split
 from streid.matfile import ArrayColumns
 from streid.rerank import re_ranking_columns
 from streid.st_model import SpatialTemporalModel, camera_pair_histograms

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import scipy.io
 
-from streid.artifacts import FeatureSet
 from streid.datasets import MARKET
 from streid.errors import UserError
 from streid.evaluation import evaluate
+from streid.interchange import FeatureSet
 from streid.matfile import ArrayColumns, MatColumns, write_matrix_by_columns
 from streid.rerank import all_scores_blocks, re_ranking, re_ranking_columns
 from streid.st_model import SpatialTemporalModel, smooth_histograms

@@ -65,7 +65,7 @@ def test_the_last_bin_holds_gaps_up_to_bins_times_interval():
     labels, cams = np.array([0, 0]), np.array([1, 2])
     last = camera_pair_histograms(labels, cams, np.array([0, 1000]), 8, 10, 100)
     assert last[1, 0, 9] == pytest.approx(1.0)
-    with pytest.raises(UserError, match="1001 frames falls beyond the last of 10 bins"):
+    with pytest.raises(UserError, match="gap of 1001 falls beyond the last of 10 bins"):
         camera_pair_histograms(labels, cams, np.array([0, 1001]), 8, 10, 100)
 
 

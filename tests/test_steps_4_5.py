@@ -11,8 +11,8 @@ import scipy.io
 import evaluate_st
 import gen_st_model_duke
 import gen_st_model_market
-from streid.artifacts import Split, save_features
 from streid.datasets import DUKE, MARKET
+from streid.interchange import Split, save_features
 from streid.st_model import smooth_histograms
 from tests import reference as ref
 from tests.helpers import run_fails

@@ -9,8 +9,8 @@ import scipy.io
 import evaluate_rerank_duke
 import evaluate_rerank_market
 import gen_rerank_all_scores_mat
-from streid.artifacts import FeatureSet
 from streid.datasets import MARKET
+from streid.interchange import FeatureSet
 from streid.st_model import smooth_histograms
 from tests import reference as ref
 from tests.helpers import run_fails

@@ -1,0 +1,263 @@
+"""The interchange files of a run, read and checked: ``pytorch_result.mat`` (step 3, or a
+user's own features) and ``pytorch_result2.mat`` (step 4).
+
+``pytorch_result.mat`` holds, for ``query`` and ``gallery``:
+
+- ``<split>_f``: N x D features;
+- ``<split>_label``: person ids (-1 junk);
+- ``<split>_cam``: camera ids, starting at 1;
+- ``<split>_frames``: times (the original's frame numbers; whole numbers are kept as
+  integers, other times as floats);
+- optionally ``<split>_session``: recording session ids, for datasets with sessions
+  (absent: every image is of one session).
+
+The vectors are stored as 1 x N rows. ``pytorch_result2.mat`` holds ``distribution``, the
+(cameras, cameras, bins) histograms, and the ``interval`` and default ``smooth`` of the
+dataset they were learnt on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import scipy.io
+
+from .artifacts import (
+    DISTRIBUTION_FILE,
+    FEATURES_FILE,
+    Run,
+    loadmat_checked,
+    savemat_atomic,
+)
+from .datasets import FRAMES_PER_BIN, PAPER_SMOOTH
+from .errors import UserError
+from .st_model import SpatialTemporalModel
+
+SPLITS = ("query", "gallery")
+FIELDS = ("f", "label", "cam", "frames")  # the original's keys: <split>_<field>
+FEATURE_KEYS = tuple(f"{split}_{field}" for split in SPLITS for field in FIELDS)
+SESSION_KEYS = tuple(f"{split}_session" for split in SPLITS)
+
+
+@dataclass
+class Split:
+    """Features and metadata of one split (query or gallery).
+
+    Attributes:
+        features: (N, D) floating array, one row per image.
+        labels: (N,) int64 person ids (-1 junk).
+        cams: (N,) int64 camera ids, starting at 1.
+        frames: (N,) int64 frame numbers (or float64 times).
+        sessions: (N,) int64 session ids, or None: all of one session.
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    cams: np.ndarray
+    frames: np.ndarray
+    sessions: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index) -> Split:
+        """The images selected by ``index`` (a slice or an index array)."""
+        sessions = None if self.sessions is None else self.sessions[index]
+        return Split(
+            self.features[index],
+            self.labels[index],
+            self.cams[index],
+            self.frames[index],
+            sessions,
+        )
+
+    @staticmethod
+    def concatenate(splits) -> Split:
+        """One split holding ``splits`` in order (step 6's [query; gallery] set)."""
+        fields = ("features", "labels", "cams", "frames")
+        parts = [np.concatenate([getattr(s, f) for s in splits]) for f in fields]
+        sessions = [s.sessions for s in splits]
+        if any(v is None for v in sessions):
+            return Split(*parts)
+        return Split(*parts, np.concatenate(sessions))
+
+
+@dataclass
+class FeatureSet:
+    query: Split
+    gallery: Split
+
+
+def _vector(data: dict, key: str, n: int, source: str, whole: bool = True) -> np.ndarray:
+    """A 1 x N (or N x 1, or N) numeric vector; int64 if its values are whole numbers."""
+    arr = np.asarray(data[key])
+    if arr.size == 0 and n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.ndim > 2 or (arr.ndim == 2 and min(arr.shape) != 1):
+        raise UserError(f"{source}: {key} has shape {arr.shape}, expected a vector of {n} values")
+    arr = arr.ravel()
+    if arr.size != n:
+        split = key.split("_")[0]
+        raise UserError(f"{source}: {key} has {arr.size} values but {split}_f has {n} rows")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise UserError(f"{source}: {key} must hold numbers, found dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.integer):
+        return arr.astype(np.int64)
+    if not np.all(np.isfinite(arr)):
+        raise UserError(f"{source}: {key} holds NaN or inf values")
+    if np.all(arr == np.round(arr)):
+        return arr.astype(np.int64)
+    if whole:
+        raise UserError(f"{source}: {key} must hold whole numbers")
+    return arr.astype(np.float64)
+
+
+def _features(data: dict, split: str, source: str) -> np.ndarray:
+    feats = np.asarray(data[f"{split}_f"])
+    if feats.ndim != 2:
+        raise UserError(f"{source}: {split}_f has shape {feats.shape}, expected (N, D)")
+    if not np.issubdtype(feats.dtype, np.floating):
+        feats = feats.astype(np.float32)
+    n = feats.shape[0]
+    if n == 0:
+        raise UserError(f"{source}: the {split} set is empty ({split}_f has 0 rows)")
+    bad = ~np.isfinite(feats).all(axis=1)
+    if bad.any():
+        raise UserError(f"{source}: {split}_f has NaN or inf values (row {int(np.argmax(bad))})")
+    zero = ~feats.any(axis=1) if feats.shape[1] else np.zeros(n, dtype=bool)
+    if zero.any():
+        raise UserError(
+            f"{source}: {split}_f row {int(np.argmax(zero))} is all zeros "
+            f"(an all-zero feature cannot be L2-normalised)"
+        )
+    return feats
+
+
+def _split_from(data: dict, split: str, source: str) -> Split:
+    feats = _features(data, split, source)
+    n = feats.shape[0]
+    labels = _vector(data, f"{split}_label", n, source)
+    cams = _vector(data, f"{split}_cam", n, source)
+    frames = _vector(data, f"{split}_frames", n, source, whole=False)
+    sessions = None
+    if f"{split}_session" in data:
+        sessions = _vector(data, f"{split}_session", n, source)
+    if cams.min() < 1:
+        raise UserError(
+            f"{source}: {split}_cam holds camera id {cams.min()}; camera ids start at 1"
+        )
+    return Split(feats, labels, cams, frames, sessions)
+
+
+def load_features(name: str, with_features: bool = True) -> FeatureSet:
+    """Read and validate ``model/<name>/pytorch_result.mat``.
+
+    Args:
+        with_features: False to read only the labels, cameras, times and sessions (step 6.2
+            needs no features, which for PCB are 12,288 floats per image); ``features`` is
+            then an empty (N, 0) array.
+
+    Raises:
+        UserError: the file is missing, a key is missing, lengths disagree, features are
+            NaN/inf or all-zero, a split is empty, camera ids are below 1, one split has
+            sessions and the other not.
+    """
+    path = Run(name).existing(FEATURES_FILE)
+    if with_features:
+        data = loadmat_checked(path, FEATURE_KEYS, optional=SESSION_KEYS)
+    else:
+        keys = tuple(k for k in FEATURE_KEYS if not k.endswith("_f"))
+        data = loadmat_checked(path, keys, optional=SESSION_KEYS)
+        shapes = {n: shape for n, shape, _ in scipy.io.whosmat(path)}
+        for split in SPLITS:
+            if f"{split}_f" not in shapes:
+                raise UserError(f"{path} has no key '{split}_f'")
+            data[f"{split}_f"] = np.ones((shapes[f"{split}_f"][0], 0), dtype=np.float32)
+    present = [k for k in SESSION_KEYS if k in data]
+    if len(present) == 1:
+        other = SESSION_KEYS[1 - SESSION_KEYS.index(present[0])]
+        raise UserError(f"{path} has {present[0]} but no {other}: give both or neither")
+    fs = FeatureSet(*(_split_from(data, split, str(path)) for split in SPLITS))
+    dq, dg = fs.query.features.shape[1], fs.gallery.features.shape[1]
+    if dq != dg:
+        raise UserError(f"{path}: query_f has {dq} columns but gallery_f has {dg}")
+    return fs
+
+
+def save_features(path: str | os.PathLike, query: Split, gallery: Split) -> None:
+    """Write a ``pytorch_result.mat`` with the original's keys (vectors as 1 x N rows), and
+    the session ids where the splits have them."""
+    mdict = {}
+    for split, s in (("query", query), ("gallery", gallery)):
+        mdict[f"{split}_f"] = np.asarray(s.features)
+        mdict[f"{split}_label"] = np.asarray(s.labels, dtype=np.int64).reshape(1, -1)
+        mdict[f"{split}_cam"] = np.asarray(s.cams, dtype=np.int64).reshape(1, -1)
+        frames = np.asarray(s.frames)
+        frames = frames.astype(np.int64 if np.issubdtype(frames.dtype, np.integer) else float)
+        mdict[f"{split}_frames"] = frames.reshape(1, -1)
+        if s.sessions is not None:
+            mdict[f"{split}_session"] = np.asarray(s.sessions, dtype=np.int64).reshape(1, -1)
+    savemat_atomic(path, mdict)
+
+
+# -- pytorch_result2.mat: the spatial-temporal histograms --------------------------------------
+class Distribution(NamedTuple):
+    """Step 4's output.
+
+    Attributes:
+        histograms: (cameras, cameras, bins) float64.
+        interval: time units per bin (files from the original, without it, used 100).
+        smooth: the dataset's default Parzen sigma in bins (files without it: 50); an int
+            when whole, so that step 5 prints it as the original did.
+    """
+
+    histograms: np.ndarray
+    interval: float
+    smooth: float
+
+
+def load_distribution(name: str) -> Distribution:
+    """Read and check ``model/<name>/pytorch_result2.mat``."""
+    path = Run(name).existing(DISTRIBUTION_FILE)
+    data = loadmat_checked(path, ("distribution",), optional=("interval", "smooth"))
+    dist = np.asarray(data["distribution"], dtype=np.float64)
+    if dist.ndim != 3 or dist.shape[0] != dist.shape[1] or 0 in dist.shape:
+        raise UserError(
+            f"{path}: distribution has shape {dist.shape}, expected (cameras, cameras, bins)"
+        )
+    if not np.all(np.isfinite(dist)) or dist.min() < 0:
+        raise UserError(f"{path}: distribution must hold finite, non-negative values")
+    interval = float(np.ravel(data.get("interval", FRAMES_PER_BIN))[0])
+    if not interval > 0:
+        raise UserError(f"{path}: interval must be a positive number of frames, got {interval}")
+    smooth = float(np.ravel(data.get("smooth", PAPER_SMOOTH))[0])
+    if not smooth > 0:
+        raise UserError(f"{path}: smooth must be a positive number of bins, got {smooth}")
+    return Distribution(dist, interval, int(smooth) if smooth.is_integer() else smooth)
+
+
+def save_distribution(path: str | os.PathLike, distribution: np.ndarray, interval, smooth):
+    """Write ``pytorch_result2.mat``: the original's ``distribution`` key, plus ``interval``
+    and ``smooth``."""
+    # Deviation from the original: the time units per bin and the dataset's Parzen width are
+    # recorded beside the histograms, so steps 5-6 need not assume them; files without the
+    # keys are read with the original's 100 frames and 50 bins.
+    mdict = {"distribution": distribution, "interval": float(interval), "smooth": float(smooth)}
+    savemat_atomic(path, mdict)
+
+
+def load_st_model(name: str, smooth: float | None = None) -> tuple[SpatialTemporalModel, float]:
+    """The smoothed spatial-temporal model of run ``name``.
+
+    Args:
+        smooth: the Parzen sigma in bins (``--smooth``); None for the one step 4 recorded.
+
+    Returns:
+        (model, the sigma used).
+    """
+    dist = load_distribution(name)
+    sigma = dist.smooth if smooth is None else smooth
+    return SpatialTemporalModel.from_histograms(dist.histograms, sigma, dist.interval), sigma

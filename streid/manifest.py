@@ -1,0 +1,224 @@
+"""A camera network of one's own: a CSV manifest becomes a prepared dataset.
+
+The CSV has the header ``path,person,camera,time,split`` and optionally ``session``:
+
+- ``path``: the image, relative to ``--download_path``;
+- ``person``, ``camera``, ``session``: any labels. Cameras are numbered 1..C and sessions
+  0..S-1 in the sorted order of their labels (numerically when every label is a number);
+  persons 1..P the same way, except the label ``-1``, which marks junk (ignored by the
+  evaluation, as Market-1501's). The numbering is saved in ``dataset.yaml``.
+- ``time``: integer frames, or seconds with decimals; only times of one session are compared.
+- ``split``: ``train``, ``query`` or ``gallery``.
+
+Unless ``--interval`` and ``--num_bins`` are given, they are derived from the training gaps
+(the gaps step 4 counts: between the mean times of a walk in two cameras): ``interval`` is
+the largest of 1, 2, 5 x 10^k at most the longest gap / 2000 (at least 1 for integer times),
+and ``num_bins`` covers twice the longest gap. For Market-1501 this rule gives its 100 frames
+per bin, and 5,077 bins where the original has 5,000.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import IMG_EXTENSIONS, PAPER_SMOOTH, DatasetSpec
+from .errors import UserError, note
+from .preparation import Job, with_validation
+from .st_model import mean_frames, walks
+
+COLUMNS = ("path", "person", "camera", "time", "split")
+SPLITS = ("train", "query", "gallery")
+PREPARED_SPLIT = {"train": "train_all", "query": "query", "gallery": "gallery"}
+GAP_BINS = 2000  # about this many bins span the longest training gap
+
+
+@dataclass
+class Row:
+    """One image of the manifest."""
+
+    line: int
+    path: str
+    person: str
+    camera: str
+    time: str
+    split: str
+    session: str
+
+
+def read_manifest(csv_path: Path, images: Path) -> tuple[list[Row], bool]:
+    """The rows of ``csv_path``, checked; and whether it has a session column.
+
+    Raises:
+        UserError: a missing column, an unknown split, a time that is not a number, an empty
+            label, a file that is not there or not an image, no row at all.
+    """
+    if not csv_path.is_file():
+        raise UserError(f"--manifest {csv_path} not found")
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        header = [c.strip() for c in reader.fieldnames or []]
+        for column in COLUMNS:
+            if column not in header:
+                raise UserError(
+                    f"{csv_path} has no column {column!r}: the header must be "
+                    f"{','.join(COLUMNS)} (and optionally session), found {','.join(header)}"
+                )
+        reader.fieldnames = header
+        sessions = "session" in header
+        rows = [_row(csv_path, n, r, images, sessions) for n, r in enumerate(reader, 2)]
+    if not rows:
+        raise UserError(f"{csv_path} lists no images")
+    return rows, sessions
+
+
+def _row(csv_path: Path, line: int, record: dict, images: Path, sessions: bool) -> Row:
+    where = f"{csv_path} line {line}"
+    values = {k: (record.get(k) or "").strip() for k in (*COLUMNS, "session")}
+    for column in COLUMNS + (("session",) if sessions else ()):
+        if not values[column]:
+            raise UserError(f"{where}: the {column} is empty")
+    if values["split"] not in SPLITS:
+        raise UserError(f"{where}: split {values['split']!r} is not one of {', '.join(SPLITS)}")
+    try:
+        time = float(values["time"])
+    except ValueError:
+        time = math.nan
+    if not math.isfinite(time):
+        raise UserError(f"{where}: time {values['time']!r} is not a number")
+    if not values["path"].lower().endswith(IMG_EXTENSIONS):
+        raise UserError(f"{where}: {values['path']} is not an image ({', '.join(IMG_EXTENSIONS)})")
+    if not (images / values["path"]).is_file():
+        raise UserError(f"{where}: {images / values['path']} not found")
+    return Row(line, values["path"], values["person"], values["camera"], values["time"],
+               values["split"], values["session"])  # fmt: skip
+
+
+def numbering(labels, start: int) -> dict[str, int]:
+    """Labels -> consecutive ids from ``start``, in numeric order if all are numbers."""
+    unique = set(labels)
+    try:
+        ordered = sorted(unique, key=float)
+    except ValueError:
+        ordered = sorted(unique)
+    return {label: start + i for i, label in enumerate(ordered)}
+
+
+def nice_interval(longest_gap: float, integer: bool) -> float:
+    """The largest of 1, 2, 5 x 10^k at most ``longest_gap / 2000`` (at least 1 when the
+    times are integers)."""
+    target = longest_gap / GAP_BINS
+    if target <= 0:
+        return 1
+    power = 10.0 ** math.floor(math.log10(target))
+    best = max(m * power for m in (1, 2, 5) if m * power <= target * (1 + 1e-12))
+    if integer:
+        return max(1, int(round(best)))
+    return float(f"{best:.12g}")
+
+
+def longest_training_gap(rows: list[Row], ids, cams, sessions) -> float:
+    """The longest gap step 4 will count: between the mean times of one walk (person and
+    session) in two cameras, over the training rows.
+
+    Raises:
+        UserError: no training person was seen by two cameras within one session.
+    """
+    train = [i for i, r in enumerate(rows) if r.split == "train"]
+    persons = np.unique([ids[i] for i in train], return_inverse=True)[1]
+    times = np.array([float(rows[i].time) for i in train])
+    walk = walks(persons, None if sessions is None else np.array([sessions[i] for i in train]))
+    num_cameras = max(cams)
+    mean, counts = mean_frames(walk, np.array([cams[i] for i in train]), times, num_cameras)
+    j, k = np.triu_indices(num_cameras, k=1)
+    seen = (counts[:, j] > 0) & (counts[:, k] > 0)
+    if not seen.any():
+        raise UserError(
+            "no training person was seen by two cameras (within one session): the "
+            "spatial-temporal model would have no time gap to learn from"
+        )
+    return float(np.abs(mean[:, j] - mean[:, k])[seen].max())
+
+
+def _pattern(sessions: bool) -> re.Pattern:
+    session = r"_s(?P<session>\d+)" if sessions else ""
+    return re.compile(
+        rf"^(?P<person>-1|\d+)_c(?P<camera>\d+){session}_t(?P<frame>[-+.0-9eE]+)_(?P<row>\d+)"
+        r"\.[^.]+$"
+    )
+
+
+def _check_cameras(rows: list[Row], csv_path: Path) -> None:
+    """UserError for a query camera without training images; a note for such a gallery one."""
+    trained = {r.camera for r in rows if r.split == "train"}
+    for split in ("query", "gallery"):
+        unseen = sorted({r.camera for r in rows if r.split == split} - trained)
+        if not unseen:
+            continue
+        row = next(r for r in rows if r.split == split and r.camera == unseen[0])
+        message = (
+            f"{csv_path} line {row.line}: camera {unseen[0]!r} of the {split} split never "
+            f"appears in the train split, so no time gap of it can be learnt"
+        )
+        if split == "query":
+            raise UserError(message)
+        note(f"{message} (its gallery images get p = 0)")
+
+
+def manifest_dataset(
+    csv_path: Path, images: Path, interval=None, num_bins=None, smooth=None
+) -> tuple[DatasetSpec, list[Job]]:
+    """The spec and the prepare jobs of a manifest (see the module docstring).
+
+    Args:
+        interval, num_bins, smooth: the dataset's settings; derived (interval, num_bins) or
+            the paper's 50 (smooth) where None.
+    """
+    rows, has_sessions = read_manifest(csv_path, images)
+    if any(r.person == "-1" for r in rows if r.split == "train"):
+        row = next(r for r in rows if r.split == "train" and r.person == "-1")
+        raise UserError(f"{csv_path} line {row.line}: a training image cannot be junk (-1)")
+    _check_cameras(rows, csv_path)
+    persons = numbering([r.person for r in rows if r.person != "-1"], 1)
+    cameras = numbering([r.camera for r in rows], 1)
+    session_ids = numbering([r.session for r in rows], 0) if has_sessions else {}
+    ids = [-1 if r.person == "-1" else persons[r.person] for r in rows]
+    cams = [cameras[r.camera] for r in rows]
+    sessions = [session_ids[r.session] for r in rows] if has_sessions else None
+    integer = all(t.lstrip("+-").isdigit() for t in (r.time for r in rows))
+    if interval is None or num_bins is None:
+        gap = longest_training_gap(rows, ids, cams, sessions)
+        interval = interval or nice_interval(gap, integer)
+        num_bins = num_bins or max(1, math.ceil(2 * gap / interval))
+    spec = DatasetSpec(
+        key="manifest",
+        title=csv_path.stem,
+        num_cameras=len(cameras),
+        num_bins=int(num_bins),
+        interval=interval,
+        smooth=smooth or PAPER_SMOOTH,
+        unit="frames" if integer else "seconds",
+        pattern=_pattern(has_sessions),
+        pattern_format="P_cC_sS_tT_R.ext" if has_sessions else "P_cC_tT_R.ext",
+        prepare_flag="--manifest",
+        extra={
+            "cameras": cameras,
+            "session_labels": list(session_ids),
+            "persons": persons,
+        },
+    )
+    jobs = []
+    for row, pid, cam in zip(rows, ids, cams, strict=True):
+        folder = "-1" if pid == -1 else f"{pid:04d}"
+        time = str(int(row.time)) if integer else repr(float(row.time))
+        session = f"_s{session_ids[row.session]}" if has_sessions else ""
+        ext = os.path.splitext(row.path)[1]
+        name = f"{folder}_c{cam}{session}_t{time}_{row.line:06d}{ext}"
+        jobs.append((images / row.path, PREPARED_SPLIT[row.split], f"{folder}/{name}"))
+    return spec, with_validation(sorted(jobs, key=lambda job: (job[1] != "train_all", job[2])))
