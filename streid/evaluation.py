@@ -67,6 +67,65 @@ class Metrics:
         return f"top1:{top1:f} top5:{top5:f} top10:{top10:f} mAP:{self.mAP:f}"
 
 
+def _search(flat, lo, hi, needles, right):
+    """Vectorised binary search: per needle, the first index in ``flat[lo:hi]`` (sorted, NaN
+    last) whose entry is >= needle (``right``: > needle), as an index into ``flat``."""
+    lo, hi = lo.copy(), hi.copy()
+    for _ in range(int(np.max(hi - lo, initial=0)).bit_length()):
+        mid = (lo + hi) // 2
+        entry = flat[np.minimum(mid, len(flat) - 1)]
+        active = lo < hi
+        before = entry <= needles if right else entry < needles
+        lo = np.where(active & before, mid + 1, lo)
+        hi = np.where(active & ~before, mid, hi)
+    return lo
+
+
+def _full_sort_positions(keys, query_labels, query_cams, gallery_labels, gallery_cams):
+    """The ranking by ``np.argsort`` of whole rows (``keys``: lower is better), as the original.
+
+    Returns (rows, r): each row's good images in rank order, and their positions after junk
+    removal. Kept as the fallback for rows with ties that matter, and as the plain version.
+    """
+    order = np.argsort(keys, axis=1)
+    good, junk = good_and_junk(query_labels, query_cams, gallery_labels[order], gallery_cams[order])
+    position = np.cumsum(~junk, axis=1, dtype=np.int64) - 1  # rank after junk removal
+    rows, cols = np.nonzero(good)  # row-major: each query's good images in rank order
+    return rows, position[rows, cols]
+
+
+def _sorted_positions(keys, rows, cols):
+    """The positions of the good images (``rows``, ``cols``) without ``np.argsort``.
+
+    ``keys``: a writable copy of the rows that have a good image, lower is better, junk set
+    to NaN (sorted last, never counted). Once the rows are sorted, a good image with key v
+    sits after the non-junk images with a key < v and after the good images of its row
+    tied with it. Where another non-junk image has exactly the key v, the position depends
+    on how ``np.argsort`` orders ties: those rows are returned apart, for
+    :func:`_full_sort_positions`. Ties with junk or between good images change no position
+    (junk is not counted, tied good images take the same positions in either order), so
+    they need no full sort.
+
+    Returns (rows, r, tied): rows and positions in rank order, and the rows left out.
+    """
+    values = keys[rows, cols]
+    keys.sort(axis=1)
+    n, flat = keys.shape[1], keys.reshape(-1)
+    lo = rows * n  # each row's segment of flat
+    below = _search(flat, lo, lo + n, values, right=False) - lo
+    upto = _search(flat, lo, lo + n, values, right=True) - lo
+    order = np.lexsort((values, rows))  # each row's good images by key
+    rows, values, below, upto = rows[order], values[order], below[order], upto[order]
+    start, end = np.searchsorted(rows, rows, "left"), np.searchsorted(rows, rows, "right")
+    good_below = _search(values, start, end, values, right=False)
+    good_upto = _search(values, start, end, values, right=True)
+    r = below + np.arange(len(rows)) - good_below  # tied good images: consecutive positions
+    ambiguous = (upto - below > good_upto - good_below) | np.isnan(values)
+    tied = np.unique(rows[ambiguous])
+    keep = ~np.isin(rows, tied)
+    return rows[keep], r[keep], tied
+
+
 class RankingEvaluator:
     """Accumulates CMC and AP over blocks of queries.
 
@@ -74,6 +133,9 @@ class RankingEvaluator:
         gallery_labels: (G,) person ids (-1 junk, 0 distractor).
         gallery_cams: (G,) camera ids.
         descending: rank by descending score (step 5) or ascending distance (step 6).
+
+    Attributes:
+        full_sorts: rows ranked by a full ``np.argsort`` so far (ties at a good image).
     """
 
     def __init__(self, gallery_labels, gallery_cams, descending: bool = True):
@@ -83,23 +145,63 @@ class RankingEvaluator:
         self._cmc_counts = np.zeros(len(self.g_labels), dtype=np.int64)
         self._ap: list[np.ndarray] = []
         self._first: list[np.ndarray] = []
+        self._by_label = np.argsort(self.g_labels, kind="stable")
+        self._junk_cols = np.flatnonzero(self.g_labels == -1)
+        self.full_sorts = 0
+
+    def _pairs(self, query_labels, query_cams):
+        """Good and same-camera junk images of each query as (row, col) pairs (the gallery's
+        -1 images, junk for every query, are not listed)."""
+        sorted_labels = self.g_labels[self._by_label]
+        lo = np.searchsorted(sorted_labels, query_labels, "left")
+        count = np.searchsorted(sorted_labels, query_labels, "right") - lo
+        rows = np.repeat(np.arange(len(query_labels)), count)
+        cols = self._by_label[
+            np.arange(len(rows)) + np.repeat(lo - np.cumsum(count) + count, count)
+        ]
+        same_cam = self.g_cams[cols] == query_cams[rows]
+        real = query_labels[rows] != -1
+        good, junk = real & ~same_cam, real & same_cam
+        return rows[good], cols[good], rows[junk], cols[junk]
 
     def add(self, scores: np.ndarray, query_labels, query_cams) -> None:
         """Evaluate one block of queries.
+
+        The positions are those of ``np.argsort`` of each row (see :func:`_sorted_positions`
+        for how they are found without it); rows without a good image are not ranked.
 
         Args:
             scores: (B, G) scores (or distances) of B queries against the whole gallery.
             query_labels, query_cams: (B,) the queries' person and camera ids.
         """
-        order = np.argsort(-scores if self.descending else scores, axis=1)
-        good, junk = good_and_junk(
-            query_labels, query_cams, self.g_labels[order], self.g_cams[order]
-        )
-        position = np.cumsum(~junk, axis=1, dtype=np.int64) - 1  # rank after junk removal
+        scores = np.asarray(scores)
+        query_labels, query_cams = np.asarray(query_labels), np.asarray(query_cams)
+        rows, cols, junk_rows, junk_cols = self._pairs(query_labels, query_cams)
+        live = np.unique(rows)  # the queries with a good image
+        if np.issubdtype(scores.dtype, np.floating):
+            keys = scores[live]  # a copy
+            if self.descending:
+                np.negative(keys, out=keys)
+            keys[:, self._junk_cols] = np.nan  # junk: NaN, sorted last, never counted
+            in_live = np.isin(junk_rows, live)
+            keys[np.searchsorted(live, junk_rows[in_live]), junk_cols[in_live]] = np.nan
+            rows, r, tied = _sorted_positions(keys, np.searchsorted(live, rows), cols)
+            rows, tied = live[rows], live[tied]
+        else:  # no NaN to mark junk with: every row by the full sort
+            rows, r, tied = rows[:0], rows[:0], live
+        if len(tied):
+            keys = -scores[tied] if self.descending else scores[tied]
+            labels = (query_labels[tied], query_cams[tied], self.g_labels, self.g_cams)
+            tied_rows, tied_r = _full_sort_positions(keys, *labels)
+            rows, r = np.concatenate([rows, tied[tied_rows]]), np.concatenate([r, tied_r])
+            order = np.argsort(rows, kind="stable")  # back to query order, rank order kept
+            rows, r = rows[order], r[order]
+            self.full_sorts += len(tied)
+        self._accumulate(rows, r, scores.shape[0])
 
-        rows, cols = np.nonzero(good)  # row-major: each query's good images in rank order
-        r = position[rows, cols]
-        n_block = scores.shape[0]
+    def _accumulate(self, rows, r, n_block):
+        """AP, first good position and CMC counts of a block from each query's good images in
+        rank order (``rows`` ascending) and their positions ``r``, as the original sums them."""
         ngood = np.bincount(rows, minlength=n_block)
         start = np.cumsum(ngood) - ngood
         i = np.arange(1, len(rows) + 1) - start[rows]  # 1-based index among the good
@@ -168,7 +270,7 @@ def evaluate_features(
     """Step 5: rank the gallery for every query by ``stream`` and compute CMC and mAP.
 
     Args:
-        features: :class:`streid.artifacts.FeatureSet` from ``pytorch_result.mat``; the
+        features: :class:`streid.interchange.FeatureSet` from ``pytorch_result.mat``; the
             features are L2-normalised here, as the original does.
         st: the smoothed spatial-temporal model.
         alpha: logistic smoothing weight of the joint score (``--alpha``).
@@ -194,7 +296,7 @@ def top_matches(query, gallery, st: SpatialTemporalModel, alpha: float, stream: 
     """The first ``k`` gallery images of each query's ranking, junk left out, as evaluated.
 
     Args:
-        query, gallery: :class:`streid.artifacts.Split` (features not yet normalised).
+        query, gallery: :class:`streid.interchange.Split` (features not yet normalised).
 
     Returns:
         One (indices, good) pair per query: gallery indices in rank order and whether each

@@ -1,0 +1,126 @@
+"""Step 5's ranking at MSMT17 scale: RankingEvaluator against the full sort of every row.
+
+    python -m benchmarks.bench_ranking            # about 1-2 minutes on 2 cores
+
+11,659 queries x 82,161 gallery images with the real MSMT17 labels and cameras (from
+list_query.txt and list_gallery.txt) and simulated 512-d float32 features (identity centre +
+camera shift + noise, tests/simulate.py), L2-normalised; the scores are cosine similarities,
+computed per block of queries. Prints the seconds of computing the similarity blocks, of
+the project's ranking + CMC/mAP (RankingEvaluator.add) over all queries, of the full
+``np.argsort`` of every row that it replaced (tests/test_ranking.py's FullSortEvaluator,
+timed on a sample of blocks and scaled to all queries, as said in the output), their
+ratio, the fraction of rows that still needed a full sort (a good image tied with a wrong
+match), whether the two agree exactly on the sampled queries, and the peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+from streid.evaluation import RankingEvaluator
+from streid.st_model import normalize_rows
+from tests.simulate import simulated_features
+from tests.test_ranking import FullSortEvaluator
+
+ROOT = Path(__file__).resolve().parent.parent
+LISTS = next(
+    (p for p in (ROOT / "data" / "msmt17", Path("/work/shared/data/msmt17")) if p.exists()),
+    ROOT / "data" / "msmt17",
+)
+
+
+def read_list(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, cams) of an MSMT17 list: lines ``PPPP/PPPP_III_CC_..._B[_ex].jpg label``."""
+    labels, cams = [], []
+    for line in path.read_text().split("\n"):
+        if line.strip():
+            name, label = line.split()
+            labels.append(int(label))
+            cams.append(int(name.split("/")[-1].split("_")[2]))
+    return np.array(labels), np.array(cams)
+
+
+def features(labels, cams, split_seed, dim):
+    # Labels shifted by one: simulated_features gives label 0 (a distractor elsewhere) a
+    # random feature, but MSMT17's person 0000 is a real person.
+    feats = simulated_features(labels + 1, cams, dim=dim, seed=1, split_seed=split_seed)
+    return normalize_rows(feats, out=feats)
+
+
+def compare(fast, slow) -> str:
+    same = (
+        np.array_equal(fast.cmc, slow.cmc)
+        and fast.ap.tobytes() == slow.ap.tobytes()
+        and fast.mAP == slow.mAP
+        and np.array_equal(fast.first_good, slow.first_good)
+    )
+    return "identical" if same else "DIFFERENT"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lists", type=Path, default=LISTS, help="folder of the MSMT17 lists")
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--block_size", type=int, default=256)
+    parser.add_argument(
+        "--old_blocks", type=int, default=8, help="blocks the full sort is timed on (spread out)"
+    )
+    args = parser.parse_args(argv)
+
+    q_labels, q_cams = read_list(args.lists / "list_query.txt")
+    g_labels, g_cams = read_list(args.lists / "list_gallery.txt")
+    qf, gf = features(q_labels, q_cams, 0, args.dim), features(g_labels, g_cams, 1, args.dim)
+    nq, ng = len(q_labels), len(g_labels)
+    starts = list(range(0, nq, args.block_size))
+    sampled = set(np.linspace(0, len(starts) - 1, min(args.old_blocks, len(starts)), dtype=int))
+    print(f"Step 5's ranking at MSMT17 scale: {nq:,} queries x {ng:,} gallery, {args.dim}-d")
+
+    new = RankingEvaluator(g_labels, g_cams)  # all queries
+    new_sampled = RankingEvaluator(g_labels, g_cams)  # the sampled blocks, to compare
+    old = FullSortEvaluator(g_labels, g_cams)  # the sampled blocks
+    t_sim = t_new = t_old = 0.0
+    n_old = 0
+    for k, start in enumerate(starts):
+        b = slice(start, start + args.block_size)
+        t0 = time.perf_counter()
+        scores = qf[b] @ gf.T
+        t1 = time.perf_counter()
+        new.add(scores, q_labels[b], q_cams[b])
+        t2 = time.perf_counter()
+        t_sim, t_new = t_sim + t1 - t0, t_new + t2 - t1
+        if k in sampled:
+            new_sampled.add(scores, q_labels[b], q_cams[b])
+            t3 = time.perf_counter()
+            old.add(scores, q_labels[b], q_cams[b])
+            t_old += time.perf_counter() - t3
+            n_old += len(scores)
+    t_old_all = t_old * nq / n_old
+    fast, slow = new_sampled.result(), old.result()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+    print(f"{'similarity blocks (matrix products)':<40} {t_sim:>7.1f}s")
+    print(f"{'ranking + CMC/mAP, new':<40} {t_new:>7.1f}s")
+    print(
+        f"{'ranking + CMC/mAP, full argsort':<40} {t_old_all:>7.1f}s  (timed on {n_old:,} "
+        f"queries in {len(sampled)} blocks: {t_old:.1f}s, scaled to {nq:,})"
+    )
+    print(f"{'ratio':<40} {t_old_all / t_new:>7.1f}x")
+    print(
+        f"{'rows fully sorted (tie at a good image)':<40} {new.full_sorts / nq:>8.2%}  "
+        f"({new.full_sorts:,} of {nq:,} queries)"
+    )
+    print(
+        f"{'new vs full argsort, sampled queries':<40} {compare(fast, slow):>8}  {fast.summary()}"
+    )
+    print(f"{'all queries':<40} {'':>8}  {new.result().summary()}")
+    print(f"{'similarity + new ranking':<40} {t_sim + t_new:>7.1f}s, peak memory {peak:.2f} GB")
+    return 0
+
+
+if __name__ == "__main__":
+    main()
