@@ -2,15 +2,16 @@
 
     python -m benchmarks.bench_ranking            # about 1-2 minutes on 2 cores
 
-11,659 queries x 82,161 gallery images with the real MSMT17 labels and cameras (from
-list_query.txt and list_gallery.txt) and simulated 512-d float32 features (identity centre +
-camera shift + noise, tests/simulate.py), L2-normalised; the scores are cosine similarities,
-computed per block of queries. Prints the seconds of computing the similarity blocks, of
-the project's ranking + CMC/mAP (RankingEvaluator.add) over all queries, of the full
-``np.argsort`` of every row that it replaced (tests/test_ranking.py's FullSortEvaluator,
-timed on a sample of blocks and scaled to all queries, as said in the output), their
-ratio, the fraction of rows that still needed a full sort (a good image tied with a wrong
-match), whether the two agree exactly on the sampled queries, and the peak memory.
+11,659 queries x 82,161 gallery images with the real MSMT17 labels and cameras
+(data/msmt17/list_query.txt and list_gallery.txt) and simulated 512-d float32 features
+(identity centre + camera shift + noise, tests/simulate.py), L2-normalised; the scores are
+cosine similarities, computed per block of queries. Prints the seconds of the similarity
+blocks, of the project's ranking + CMC/mAP (RankingEvaluator.add) over all queries, of the
+full ``np.argsort`` of every row that it replaced (tests/test_ranking.py's
+FullSortEvaluator, timed on a sample of blocks and scaled to all queries, as said in the
+output), their ratio, the fraction of rows that still needed a full sort (a good image tied
+with a wrong match), whether the two agree exactly on the sampled queries, and the peak
+memory.
 """
 
 from __future__ import annotations
@@ -18,37 +19,20 @@ from __future__ import annotations
 import argparse
 import resource
 import time
-from pathlib import Path
 
 import numpy as np
 
+from streid.datasets import MSMT17
 from streid.evaluation import RankingEvaluator
 from streid.st_model import normalize_rows
-from tests.simulate import simulated_features
+from tests.simulate import real_names, simulated_features
 from tests.test_ranking import FullSortEvaluator
-
-ROOT = Path(__file__).resolve().parent.parent
-LISTS = next(
-    (p for p in (ROOT / "data" / "msmt17", Path("/work/shared/data/msmt17")) if p.exists()),
-    ROOT / "data" / "msmt17",
-)
-
-
-def read_list(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, cams) of an MSMT17 list: lines ``PPPP/PPPP_III_CC_..._B[_ex].jpg label``."""
-    labels, cams = [], []
-    for line in path.read_text().split("\n"):
-        if line.strip():
-            name, label = line.split()
-            labels.append(int(label))
-            cams.append(int(name.split("/")[-1].split("_")[2]))
-    return np.array(labels), np.array(cams)
 
 
 def features(labels, cams, split_seed, dim):
-    # Labels shifted by one: simulated_features gives label 0 (a distractor elsewhere) a
-    # random feature, but MSMT17's person 0000 is a real person.
-    feats = simulated_features(labels + 1, cams, dim=dim, seed=1, split_seed=split_seed)
+    """Simulated features, L2-normalised; MSMT17's person 0000 is a real person, so only -1
+    would get a random feature (there is none in MSMT17)."""
+    feats = simulated_features(labels, cams, dim=dim, seed=1, split_seed=split_seed, loners=(-1,))
     return normalize_rows(feats, out=feats)
 
 
@@ -64,7 +48,6 @@ def compare(fast, slow) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lists", type=Path, default=LISTS, help="folder of the MSMT17 lists")
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--block_size", type=int, default=256)
     parser.add_argument(
@@ -72,8 +55,8 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    q_labels, q_cams = read_list(args.lists / "list_query.txt")
-    g_labels, g_cams = read_list(args.lists / "list_gallery.txt")
+    query, gallery = (real_names(MSMT17, split)[1] for split in ("query", "gallery"))
+    q_labels, q_cams, g_labels, g_cams = query.labels, query.cams, gallery.labels, gallery.cams
     qf, gf = features(q_labels, q_cams, 0, args.dim), features(g_labels, g_cams, 1, args.dim)
     nq, ng = len(q_labels), len(g_labels)
     starts = list(range(0, nq, args.block_size))

@@ -15,15 +15,13 @@ with the project's on a smaller N in the same run.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import run_process, timed
 from streid.datasets import MARKET
 from streid.interchange import FeatureSet
 from streid.rerank import re_ranking
@@ -32,24 +30,6 @@ from tests import reference as ref
 from tests.simulate import real_feature_set, real_histograms, write_run
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_process(command, cwd) -> tuple[float, float, str]:
-    """Run a command; return its wall seconds, peak RSS in GB and its last output line."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    out = proc.stdout.read().decode()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed")
-    return elapsed, usage.ru_maxrss / 2**20, out.strip().splitlines()[-1]
-
-
-def timed(fn, *args):
-    start = time.perf_counter()
-    result = fn(*args)
-    return result, time.perf_counter() - start
 
 
 def main(argv=None):
@@ -71,7 +51,7 @@ def main(argv=None):
             [*python, str(ROOT / "gen_rerank_all_scores_mat.py"), "--name", "bench"], tmp
         )
         size = (run / "all_scores.mat").stat().st_size / 1e9
-        t62, rss62, line = run_process(
+        t62, rss62, lines = run_process(
             [*python, str(ROOT / "evaluate_rerank_market.py"), "--name", "bench"], tmp
         )
 
@@ -99,7 +79,7 @@ def main(argv=None):
         f"{'6.2 evaluate_rerank_market.py':<34}{t62:>8.1f}s{rss62:>8.2f}GB  "
         f"goal < 60 s, < 4 GB; dense reference > 10 GB at this N"
     )
-    print(f"{'':<34}{line}")
+    print(f"{'':<34}{lines[-1]}")
     same = "identical result" if np.array_equal(fast, dense) else "RESULTS DIFFER"
     print(
         f"re-ranking at N = {small_n:,}: project {t_fast:.2f}s, dense original-style "

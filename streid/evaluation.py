@@ -277,7 +277,7 @@ def evaluate_features(
         stream: "joint", "visual" or "st" (see :func:`streid.st_model.pair_scores`).
         block_size: queries ranked at a time; bounds memory, does not change the result.
     """
-    st.check_cameras(features.query.cams, "query_cam")
+    st.check_cameras(features.query.cams, "query_cam", queries=True)
     st.check_cameras(features.gallery.cams, "gallery_cam")
     query = replace(features.query, features=normalize_rows(features.query.features))
     gallery = replace(features.gallery, features=normalize_rows(features.gallery.features))

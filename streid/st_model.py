@@ -215,8 +215,24 @@ class SpatialTemporalModel:
         """Smooth step 4's histograms (:func:`smooth_histograms`) and build the lookup."""
         return cls(smooth_histograms(distribution, sigma), interval)
 
-    def check_cameras(self, cams: np.ndarray, what: str) -> None:
+    def check_cameras(self, cams: np.ndarray, what: str, queries: bool = False) -> None:
+        """UserError for a camera id without a histogram row; with ``queries``, also for a
+        camera whose histograms are all empty (it never appears in training, so no time gap
+        of its queries can be scored)."""
         check_cameras(cams, self.num_cameras, what)
+        if not queries:
+            return
+        # Deviation from the original: it ranked such queries by appearance alone, silently.
+        table = self.table[:-1].reshape(self.num_cameras, self.num_cameras, self.num_bins)
+        trained = (table.sum(axis=(1, 2)) + table.sum(axis=(0, 2))) > 0
+        unseen = np.flatnonzero(~trained[np.asarray(cams) - 1])
+        if unseen.size:
+            camera = int(np.asarray(cams)[unseen[0]])
+            raise UserError(
+                f"{what} holds camera id {camera}, which never appears in training: its "
+                f"camera-pair histograms are empty (no training identity was seen by it and "
+                f"by another camera)"
+            )
 
     def table_index(
         self, q_cams, q_frames, g_cams, g_frames, q_sessions=None, g_sessions=None

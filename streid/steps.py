@@ -62,7 +62,11 @@ def gen_st_model_main(builtin: DatasetSpec | None, description: str, argv=None) 
     )
     out = Run(args.name).distribution
     save_distribution(out, distribution, spec.interval, spec.smooth)
-    walks = "" if names.sessions is None else f" in {len(np.unique(names.sessions))} sessions"
+    walks = ""
+    if names.sessions is not None:
+        count = len(np.unique(np.stack([targets, names.sessions]), axis=1).T)
+        sessions = len(np.unique(names.sessions))
+        walks = f" ({count} walks in {sessions} session{'' if sessions == 1 else 's'})"
     print(
         f"wrote {out}: {spec.num_cameras}x{spec.num_cameras} camera pairs x {spec.num_bins} "
         f"bins of {spec.interval} {spec.unit}, from {len(paths)} images of {len(classes)} "

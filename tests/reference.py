@@ -57,6 +57,36 @@ def histograms(labels, cams, frames, num_classes, num_cameras=8, num_bins=5000, 
     return dist
 
 
+def histograms_with_sessions(labels, sessions, cams, frames, num_cameras, num_bins, interval):
+    """Step 4 with sessions, from their definition: a walk is one (person, session); per
+    walk and camera the mean frame, sum / (count + 1e-7); a walk's camera pairs counted as
+    the original counts a person's."""
+    eps = 0.0000001
+    walks = {}
+    for i in range(len(labels)):
+        sums, counts = walks.setdefault(
+            (labels[i], sessions[i]), ([0.0] * num_cameras, [0] * num_cameras)
+        )
+        sums[cams[i] - 1] += float(frames[i])
+        counts[cams[i] - 1] += 1
+    dist = np.zeros((num_cameras, num_cameras, num_bins))
+    for sums, counts in walks.values():
+        avg = [sums[c] / (counts[c] + eps) for c in range(num_cameras)]
+        for j in range(num_cameras - 1):
+            for k in range(j + 1, num_cameras):
+                if counts[j] == 0 or counts[k] == 0:
+                    continue
+                if avg[j] > avg[k]:
+                    dist[j][k][int((avg[j] - avg[k]) / interval)] += 1
+                else:
+                    dist[k][j][int((avg[k] - avg[j]) / interval)] += 1
+    sums = np.sum(dist, axis=2)
+    for i in range(num_cameras):
+        for j in range(num_cameras):
+            dist[i][j][:] = dist[i][j][:] / (sums[i][j] + eps)
+    return dist
+
+
 # -- step 5 ------------------------------------------------------------------------------------
 def smooth(distribution, sigma):
     """Banded-matrix Gaussian smoothing of every histogram, then renormalisation."""
@@ -110,11 +140,14 @@ def good_and_junk(ql, qc, gl, gc):
     return good, junk
 
 
-def st_probability(qc, qfr, gc, gfr, dist, interval=100):
-    """The original's per-gallery loop, with the project's 0 beyond the last bin."""
+def st_probability(qc, qfr, gc, gfr, dist, interval=100, qs=None, gs=None):
+    """The original's per-gallery loop, with the project's 0 beyond the last bin and, where
+    sessions ``qs`` (the query's) and ``gs`` are given, 0 between two sessions."""
     p = np.zeros(len(gc))
     for i in range(len(gc)):
-        if qfr > gfr[i]:
+        if qs is not None and gs is not None and qs != gs[i]:
+            p[i] = 0.0
+        elif qfr > gfr[i]:
             b = int((qfr - gfr[i]) / interval)
             p[i] = dist[qc - 1][gc[i] - 1][b] if b < dist.shape[2] else 0.0
         else:
@@ -140,7 +173,10 @@ def evaluate(query, gallery, smoothed, alpha=5.0, stream="joint", interval=100, 
     for i in range(len(query.labels)):
         ql, qc, qfr = query.labels[i], query.cams[i], query.frames[i]
         score = np.dot(gf, qf[i]) if similarity is None else similarity[i]
-        p = st_probability(qc, qfr, gallery.cams, gallery.frames, smoothed, interval)
+        qs = None if query.sessions is None else query.sessions[i]
+        p = st_probability(
+            qc, qfr, gallery.cams, gallery.frames, smoothed, interval, qs, gallery.sessions
+        )
         if stream == "joint":
             score = 1 / (1 + np.exp(-alpha * score)) * 1 / (1 + 2 * np.exp(-alpha * p))
         elif stream == "st":
@@ -163,10 +199,14 @@ def all_scores(query, gallery, smoothed, alpha=5.0, interval=100):
     feats = normalise(np.concatenate([query.features, gallery.features]))
     cams = np.concatenate([query.cams, gallery.cams])
     frames = np.concatenate([query.frames, gallery.frames])
+    sessions = None
+    if query.sessions is not None and gallery.sessions is not None:
+        sessions = np.concatenate([query.sessions, gallery.sessions])
     scores = np.zeros((len(cams), len(cams)))
     for i in range(len(cams)):
         s = np.dot(feats, feats[i])
-        p = st_probability(cams[i], frames[i], cams, frames, smoothed, interval)
+        qs = None if sessions is None else sessions[i]
+        p = st_probability(cams[i], frames[i], cams, frames, smoothed, interval, qs, sessions)
         scores[i, :] = 1 / (1 + np.exp(-alpha * s)) * 1 / (1 + 2 * np.exp(-alpha * p))
     return scores
 

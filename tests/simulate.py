@@ -34,29 +34,45 @@ def train_targets(labels: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def real_histograms(spec: DatasetSpec) -> np.ndarray:
-    """Step 4's histograms from the real training names of ``spec`` (computed once; do not
-    modify the array)."""
-    _, labels, cams, frames = real_split(spec, "train")
+    """Step 4's histograms from the real training names of ``spec`` (MSMT17: train and val,
+    with sessions), computed once; do not modify the array."""
+    splits = ("train", "val") if spec.key == "msmt17" else ("train",)
+    parsed = [real_names(spec, split)[1] for split in splits]
+    labels, cams, frames = (
+        np.concatenate([getattr(p, f) for p in parsed]) for f in Names._fields[:3]
+    )
+    sessions = None if parsed[0].sessions is None else np.concatenate([p.sessions for p in parsed])
     return camera_pair_histograms(
-        train_targets(labels), cams, frames, spec.num_cameras, spec.num_bins, spec.interval
+        train_targets(labels),
+        cams,
+        frames,
+        spec.num_cameras,
+        spec.num_bins,
+        spec.interval,
+        sessions,
     )
 
 
-def write_run(root: Path, features: FeatureSet, distribution: np.ndarray, name="run") -> Path:
+def write_run(
+    root: Path, features: FeatureSet, distribution, name="run", interval=100, smooth=50
+) -> Path:
     """``root/model/<name>/`` holding step 3's and step 4's files, as a user's run would."""
     run = root / "model" / name
     run.mkdir(parents=True, exist_ok=True)
     save_features(run / FEATURES_FILE, features.query, features.gallery)
-    save_distribution(run / DISTRIBUTION_FILE, distribution, 100, 50)
+    save_distribution(run / DISTRIBUTION_FILE, distribution, interval, smooth)
     return run
 
 
-def simulated_features(labels, cams, dim=64, noise=1.2, seed=0, split_seed=0, dtype=np.float32):
+def simulated_features(
+    labels, cams, dim=64, noise=1.2, seed=0, split_seed=0, dtype=np.float32, loners=(-1, 0)
+):
     """Identity centre + camera shift + noise: good but imperfect appearance features.
 
     Centres and camera shifts depend on ``seed`` only, so query and gallery features of the
-    same person agree; the noise depends on ``split_seed`` too. Junk (-1) and distractor (0)
-    images get a random feature each.
+    same person agree; the noise depends on ``split_seed`` too. Images labelled ``loners``
+    (Market's junk -1 and distractors 0; for MSMT17, whose person 0 is real, only -1) get a
+    random feature each.
     """
     labels = np.asarray(labels)
     world = np.random.default_rng(seed)
@@ -65,18 +81,23 @@ def simulated_features(labels, cams, dim=64, noise=1.2, seed=0, split_seed=0, dt
     rng = np.random.default_rng([seed, split_seed])
     feats = centres[np.maximum(labels, 0)] + camera_shift[cams]
     feats += noise * rng.standard_normal((len(labels), dim))
-    loners = labels <= 0
-    feats[loners] = 1.5 * rng.standard_normal((int(loners.sum()), dim))
+    alone = np.isin(labels, loners)
+    feats[alone] = 1.5 * rng.standard_normal((int(alone.sum()), dim))
     return feats.astype(dtype)
 
 
 def real_feature_set(spec: DatasetSpec, dim=64, seed=0, num_queries=None) -> FeatureSet:
-    """A FeatureSet on the real query/gallery names of ``spec`` with simulated features."""
+    """A FeatureSet on the real query/gallery names of ``spec`` (sessions included) with
+    simulated features."""
+    # Market's and Duke's person 0 are distractors; MSMT17's is a real person.
+    loners = (-1, 0) if spec.key in ("market", "duke") else (-1,)
     splits = []
     for k, split in enumerate(("query", "gallery")):
-        _, labels, cams, frames = real_split(spec, split)
-        feats = simulated_features(labels, cams, dim=dim, seed=seed, split_seed=k)
-        splits.append(Split(feats, labels, cams, frames))
+        names = real_names(spec, split)[1]
+        feats = simulated_features(
+            names.labels, names.cams, dim=dim, seed=seed, split_seed=k, loners=loners
+        )
+        splits.append(Split(feats, *names))
     query, gallery = splits
     if num_queries is not None:
         pick = np.random.default_rng(seed).choice(len(query), num_queries, replace=False)
