@@ -42,3 +42,13 @@ def test_the_check_sees_a_long_function(tmp_path):
     assert long_functions(tmp_path / "a.py") == [f"f ({MAX_FUNCTION_LINES + 1} lines)"]
     (tmp_path / "b.py").write_text(f"{EXCUSE} a table.\ndef f():\n{body}\n")
     assert long_functions(tmp_path / "b.py") == []
+
+
+def test_make_mutate_copies_every_script():
+    # mutmut runs the tests from a copy of the repository; a script missing from the copy
+    # breaks every test module that imports it.
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    scripts = {p.name for p in ROOT.glob("*.py")}
+    assert scripts <= set(config["also_copy"])
