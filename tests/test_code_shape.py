@@ -2,6 +2,7 @@
 except where a comment above the function says why it is longer."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -47,8 +48,7 @@ def test_the_check_sees_a_long_function(tmp_path):
 def test_make_mutate_copies_every_script():
     # mutmut runs the tests from a copy of the repository; a script missing from the copy
     # breaks every test module that imports it.
-    import tomllib
-
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    text = (ROOT / "pyproject.toml").read_text()
+    listed = re.search(r"\nalso_copy = \[(.*?)\]", text, re.S).group(1)
     scripts = {p.name for p in ROOT.glob("*.py")}
-    assert scripts <= set(config["also_copy"])
+    assert scripts <= set(re.findall(r'"([^"]+)"', listed))
