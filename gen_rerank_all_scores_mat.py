@@ -10,11 +10,14 @@ in blocks of columns with step 5's joint score and streamed to disk.
 import time
 
 from streid import cli
+from streid.all_scores import all_scores_blocks
 from streid.artifacts import Run
 from streid.cli import entry_point
 from streid.interchange import load_features, load_st_model
 from streid.matfile import write_matrix_by_columns
-from streid.rerank import all_scores_blocks
+
+# What to do instead when the file cannot be written.
+FROM_FEATURES = ", or re-rank without this file: evaluate_rerank.py --from_features"
 
 
 @entry_point
@@ -35,7 +38,7 @@ def main(argv=None):
     # matrix (4.3 GB) exceeds the MAT v5 format's 4 GB limit per variable.
     blocks = all_scores_blocks(features, st, args.alpha)
     del features  # the blocks hold what they need; PCB features are large
-    write_matrix_by_columns(out, "all_scores", (num, num), "float32", blocks)
+    write_matrix_by_columns(out, "all_scores", (num, num), "float32", blocks, FROM_FEATURES)
     print(f"wrote {out}: {num} x {num} joint scores in {time.perf_counter() - start:.1f}s")
 
 

@@ -8,11 +8,11 @@ comes from the data. Writes model/<name>/: net_<epoch>.pth every 10 epochs, net_
 opts.json, train.jpg. The flags are train_market.py's.
 """
 
-from streid.cli import entry_point
+from streid.cli import RESUME, entry_point
 from streid.training import train_main
 
 
-@entry_point
+@entry_point(rerun=RESUME)
 def main(argv=None):
     train_main(None, __doc__, argv)
 

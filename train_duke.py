@@ -7,12 +7,12 @@ Writes model/<name>/: net_<epoch>.pth every 10 epochs, net_last.pth, opts.json, 
 Small CPU run: --gpu_ids -1 --weights none --epochs 2 --input_size 64 32 --batchsize 8.
 """
 
-from streid.cli import entry_point
+from streid.cli import RESUME, entry_point
 from streid.datasets import DUKE
 from streid.training import train_main
 
 
-@entry_point
+@entry_point(rerun=RESUME)
 def main(argv=None):
     train_main(DUKE, __doc__, argv)
 

@@ -1,15 +1,22 @@
-"""Step 6 at Market-1501 scale: time and peak memory of steps 6.1 and 6.2, against the
+"""Step 6 at Market-1501 scale (and, with --msmt17, at MSMT17 scale): time and peak memory
+of steps 6.1 and 6.2 and of re-ranking straight from the features, against the
 original-style loops.
 
     python -m benchmarks.bench_rerank            # about 3 minutes on 2 cores, 2.2 GB of disk
+    python -m benchmarks.bench_rerank --msmt17   # and MSMT17: about 8 minutes more
 
 N = 3,368 queries + 19,732 gallery = 23,100 images with the real Market-1501 names and
 simulated 512-d features. Steps 6.1 (`gen_rerank_all_scores_mat.py`) and 6.2
-(`evaluate_rerank_market.py`) run as the processes a user starts; their wall time and peak
-resident memory are measured by the operating system. The original-style references
-(tests/reference.py) cannot run at this scale in reasonable time and memory: the row-by-row
-6.1 loop is timed on a few rows and scaled to N, and the dense 6.2 re-ranking is compared
-with the project's on a smaller N in the same run.
+(`evaluate_rerank_market.py`), and `evaluate_rerank_market.py --from_features`, run as the
+processes a user starts; their wall time and peak resident memory are measured by the
+operating system, and the printed lines of the two paths are compared. The original-style
+references (tests/reference.py) cannot run at this scale in reasonable time and memory: the
+row-by-row 6.1 loop is timed on a few rows and scaled to N, and the dense 6.2 re-ranking is
+compared with the project's on a smaller N in the same run.
+
+MSMT17: N = 11,659 + 82,161 = 93,820 with the real names and sessions, 512-d: only
+`evaluate_rerank.py --from_features` can run (all_scores.mat would be 35 GB): its time, its
+peak memory and the largest file it wrote (goals 15 minutes, 6 GB, no file over 100 MB).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import run_process, timed
-from streid.datasets import MARKET
+from streid.datasets import MARKET, MSMT17
 from streid.interchange import FeatureSet
 from streid.rerank import re_ranking
 from streid.st_model import smooth_histograms
@@ -36,6 +43,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loop_rows", type=int, default=40, help="rows of the 6.1 loop timed")
     parser.add_argument("--dense_n", type=int, default=7000, help="N for the dense 6.2 reference")
+    parser.add_argument("--msmt17", action="store_true", help="also at MSMT17 scale")
     args = parser.parse_args(argv)
 
     distribution = real_histograms(MARKET)
@@ -44,16 +52,9 @@ def main(argv=None):
     n = len(features.query) + len(features.gallery)
 
     print(f"Step 6 at Market-1501 scale: N = {n:,} images, 512-d features, real names")
-    with tempfile.TemporaryDirectory() as tmp:
-        run = write_run(Path(tmp), features, distribution, name="bench")
-        python = [sys.executable]
-        t61, rss61, _ = run_process(
-            [*python, str(ROOT / "gen_rerank_all_scores_mat.py"), "--name", "bench"], tmp
-        )
-        size = (run / "all_scores.mat").stat().st_size / 1e9
-        t62, rss62, lines = run_process(
-            [*python, str(ROOT / "evaluate_rerank_market.py"), "--name", "bench"], tmp
-        )
+    (t61, rss61, size), (t62, rss62, lines), (t_ff, rss_ff, lines_ff) = market_processes(
+        features, distribution
+    )
 
     # The original's 6.1: one row at a time, a Python loop over N for the spatial-temporal
     # probability; timed on a few rows.
@@ -80,12 +81,56 @@ def main(argv=None):
         f"goal < 60 s, < 4 GB; dense reference > 10 GB at this N"
     )
     print(f"{'':<34}{lines[-1]}")
+    agree = "the same line" if lines_ff[-1] == lines[-1] else "ANOTHER LINE"
+    print(
+        f"{'6.2 --from_features (no file)':<34}{t_ff:>8.1f}s{rss_ff:>8.2f}GB  "
+        f"{agree} as 6.1 + 6.2 ({t61 + t62:.1f}s together)"
+    )
     same = "identical result" if np.array_equal(fast, dense) else "RESULTS DIFFER"
     print(
         f"re-ranking at N = {small_n:,}: project {t_fast:.2f}s, dense original-style "
         f"{t_dense:.1f}s, {t_dense / t_fast:.0f}x, {same}"
     )
+    if args.msmt17:
+        msmt17_scale()
     return 0
+
+
+def msmt17_scale() -> None:
+    """``evaluate_rerank.py --from_features`` at MSMT17 scale: time, memory, files."""
+    features = real_feature_set(MSMT17, dim=512, seed=1)
+    n = len(features.query) + len(features.gallery)
+    print(f"\nStep 6 at MSMT17 scale: N = {n:,} images, 512-d features, real names, sessions")
+    with tempfile.TemporaryDirectory() as tmp:
+        write_run(Path(tmp), features, real_histograms(MSMT17), "bench", MSMT17.interval,
+                  MSMT17.smooth)  # fmt: skip
+        del features
+        before = {p: p.stat().st_mtime_ns for p in Path(tmp).rglob("*")}
+        command = [sys.executable, str(ROOT / "evaluate_rerank.py"), "--name", "bench"]
+        wall, rss, lines = run_process([*command, "--from_features"], tmp)
+        written = [p for p in Path(tmp).rglob("*") if before.get(p) != p.stat().st_mtime_ns]
+        largest = max((p.stat().st_size for p in written if p.is_file()), default=0)
+    print(
+        f"{'6.2 --from_features':<34}{wall / 60:>7.1f}min{rss:>7.2f}GB  goals < 15 min, < 6 GB; "
+        f"{len(written)} files written, the largest {largest / 1e6:.1f} MB\n{'':<34}{lines[-1]}"
+    )
+
+
+def market_processes(features, distribution):
+    """Steps 6.1 and 6.2, then 6.2 --from_features, as processes: (seconds, peak RSS in GB,
+    and the size of all_scores.mat in GB or the output lines) of each."""
+    python = [sys.executable]
+    with tempfile.TemporaryDirectory() as tmp:
+        run = write_run(Path(tmp), features, distribution, name="bench")
+        t61, rss61, _ = run_process(
+            [*python, str(ROOT / "gen_rerank_all_scores_mat.py"), "--name", "bench"], tmp
+        )
+        size = (run / "all_scores.mat").stat().st_size / 1e9
+        rerank = [*python, str(ROOT / "evaluate_rerank_market.py"), "--name", "bench"]
+        step62 = run_process(rerank, tmp)
+        (run / "all_scores.mat").unlink()
+        from_features = run_process([*rerank, "--from_features"], tmp)
+    return (t61, rss61, size), step62, from_features
 
 
 def loop_rows(rows: FeatureSet, everyone: FeatureSet, smoothed):

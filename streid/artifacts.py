@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,19 +154,39 @@ os.umask(_UMASK)
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str = ".tmp"):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    Whatever stops the writing (an error, Ctrl-C, SIGTERM or SIGHUP through
+    :func:`streid.cli.entry_point`) removes the temporary file. A write error (a full disk,
+    a read-only folder) becomes a UserError naming ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    except OSError as err:
+        raise UserError(f"cannot write {path}: {err.strerror or err}") from None
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise UserError(f"could not write {path}: {err.strerror or err}") from None
         raise
+
+
+def check_free_space(path: Path, nbytes: int, alternative: str = "") -> None:
+    """UserError if the file system of ``path`` has less than ``nbytes`` free."""
+    free = shutil.disk_usage(Path(path).parent).free
+    if free < nbytes:
+        raise UserError(
+            f"{path} needs {nbytes / 1e9:.2f} GB but its file system has {free / 1e9:.2f} GB "
+            f"free: free space in {Path(path).parent}/{alternative}"
+        )
 
 
 def savemat_atomic(path: str | os.PathLike, mdict: dict) -> None:

@@ -13,12 +13,17 @@ without a traceback. Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import inspect
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 from .artifacts import DEFAULT_NAME
-from .errors import UserError
+from .errors import Interrupted, UserError
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -30,19 +35,56 @@ def parser(description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
 
 
-def entry_point(main: Callable) -> Callable:
-    """Wrap a script's ``main(argv=None)`` so that a :class:`UserError` exits cleanly."""
+RERUN = "run the same command again"
+RESUME = "run the same command with --resume to continue from the last finished epoch"
+# What a batch scheduler at its time limit, `timeout` or a closed terminal sends.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt():
+    """SIGTERM and SIGHUP raise :class:`Interrupted` in the main thread while the step runs,
+    so that it stops as on Ctrl-C: every temporary file is removed on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _stop) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def entry_point(main: Callable | None = None, *, rerun: str = RERUN) -> Callable:
+    """Wrap a script's ``main(argv=None)``: a :class:`UserError` prints its line and exits
+    with status 2; Ctrl-C, SIGTERM and SIGHUP stop the step, which leaves no partial file,
+    and print one line saying so and how to start again (``rerun``), with status 128 + the
+    signal's number. Use as ``@entry_point`` or ``@entry_point(rerun=RESUME)``."""
+    if main is None:
+        return functools.partial(entry_point, rerun=rerun)
+    script = os.path.basename(inspect.getfile(main))
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
-            return main(*args, **kwargs)
+            with _stop_signals_interrupt():
+                return main(*args, **kwargs)
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            raise SystemExit(130) from None
+        except KeyboardInterrupt as err:
+            name = err.signal if isinstance(err, Interrupted) else "SIGINT"
+            print(
+                f"interrupted by {name}: {script} stopped before it finished and left no "
+                f"partial file; {rerun}",
+                file=sys.stderr,
+            )
+            raise SystemExit(128 + signal.Signals[name].value) from None
 
     return wrapper
 

@@ -18,6 +18,19 @@ class UserError(Exception):
     """A problem with the user's input or files, reported as one line without a traceback."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (SIGTERM, SIGHUP): raised in the main thread, so that
+    every ``finally`` and cleanup runs as for Ctrl-C.
+
+    Attributes:
+        signal: the signal's name.
+    """
+
+    def __init__(self, signal: str):
+        super().__init__(signal)
+        self.signal = signal
+
+
 def note(message: str) -> None:
     """Tell the user about a choice made for them (stderr, prefixed ``note:``)."""
     print(f"note: {message}", file=sys.stderr)

@@ -22,6 +22,7 @@ Both the writer and the reader use the structures and offsets defined here.
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .artifacts import atomic_output, loadmat_checked
+from .artifacts import atomic_output, check_free_space, loadmat_checked
 from .errors import UserError
 
 # Data types and array classes of the format.
@@ -62,7 +63,9 @@ def _name_element(name: bytes) -> bytes:
     return TAG.pack(MI_INT8, len(name)) + name.ljust(_pad8(len(name)), b"\x00")
 
 
-def write_matrix_by_columns(path, key: str, shape: tuple[int, int], dtype, blocks) -> None:
+def write_matrix_by_columns(
+    path, key: str, shape: tuple[int, int], dtype, blocks, alternative: str = ""
+) -> None:
     """Stream a 2-D matrix into an uncompressed MAT v5 file, one block of columns at a time.
 
     MATLAB stores matrices column-major, so column block ``[j0, j1)`` is the C-ordered array
@@ -74,9 +77,12 @@ def write_matrix_by_columns(path, key: str, shape: tuple[int, int], dtype, block
         shape: (rows, cols) of the matrix.
         dtype: float32 or float64.
         blocks: iterable of (b, rows) arrays, the transposed column blocks, in order.
+        alternative: what to do instead, appended to the message of a matrix too large for
+            the format or the free space.
 
     Raises:
-        UserError: the matrix exceeds the format's 4 GB per-variable limit.
+        UserError: the matrix exceeds the format's 4 GB per-variable limit or the free space
+            of the destination, or a write fails.
     """
     dtype = np.dtype(dtype)
     mx_class, mi_type = CLASS_OF[dtype]
@@ -87,8 +93,9 @@ def write_matrix_by_columns(path, key: str, shape: tuple[int, int], dtype, block
     if body >= 2**32:
         raise UserError(
             f"{key} of shape {shape} ({nbytes / 1e9:.1f} GB) exceeds the 4 GB variable limit "
-            f"of the MAT v5 format"
+            f"of the MAT v5 format{alternative}"
         )
+    check_free_space(path, HEADER.size + TAG.size + body, alternative)
     text = f"MATLAB 5.0 MAT-file, written by st-reid, Created on: {time.asctime()}".encode()
     head = HEADER.pack(text.ljust(116, b" "), b"\x00" * 8, VERSION, LITTLE_ENDIAN)
     head += TAG.pack(MI_MATRIX, body)
@@ -125,6 +132,10 @@ class ColumnSource(Protocol):
         """``M[:, j0:j1].T`` as a C-contiguous (j1 - j0, rows) array."""
         ...
 
+    def entries(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``M[rows, cols]``: single entries, for index arrays of one length."""
+        ...
+
 
 class ArrayColumns:
     """A :class:`ColumnSource` over an in-memory matrix."""
@@ -135,6 +146,9 @@ class ArrayColumns:
 
     def columns_t(self, j0: int, j1: int) -> np.ndarray:
         return np.ascontiguousarray(self.array[:, j0:j1].T)
+
+    def entries(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return self.array[rows, cols]
 
 
 class MatColumns:
@@ -201,6 +215,22 @@ class MatColumns:
                 return None
         self.shape, self.dtype = (rows, cols), dtype
         return data_at + TAG.size
+
+    def entries(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``M[rows, cols]``, read one by one from the file (column-major).
+
+        Single reads rather than a memory map: mapping pages of a file of several GB for a
+        few thousand entries would count whole neighbourhoods of them as resident memory.
+        """
+        if self._array is not None:
+            return self._array[rows, cols]
+        size = self.dtype.itemsize
+        offsets = self._offset + (np.asarray(cols) * self.shape[0] + np.asarray(rows)) * size
+        with open(self.path, "rb") as f:
+            data = b"".join(os.pread(f.fileno(), size, int(o)) for o in offsets)
+        if len(data) != len(offsets) * size:
+            raise UserError(f"{self.path} is truncated: {self.key} has fewer values than its shape")
+        return np.frombuffer(data, dtype=self.dtype).copy()
 
     def columns_t(self, j0: int, j1: int) -> np.ndarray:
         """``M[:, j0:j1].T`` as a C-contiguous (j1 - j0, rows) array."""

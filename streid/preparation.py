@@ -133,10 +133,16 @@ def place(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        os.link(src, tmp)
-    except OSError:  # another file system, or links not allowed: copy (keeps the mtime)
-        shutil.copy2(src, tmp)
-    os.replace(tmp, dst)
+        try:
+            os.link(src, tmp)
+        except OSError:  # another file system, or links not allowed: copy (keeps the mtime)
+            shutil.copy2(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException as err:  # stopped or failed half-way: no temporary file left
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise UserError(f"could not write {dst}: {err.strerror or err}") from None
+        raise
 
 
 def write_trees(spec: DatasetSpec, jobs: list[Job], save_path: Path) -> dict[str, int]:

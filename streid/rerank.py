@@ -1,12 +1,12 @@
-"""Step 6: the all-pairs joint-score matrix and k-reciprocal re-ranking in bounded memory.
+"""Step 6.2: k-reciprocal re-ranking of the joint scores, in bounded memory, one pass.
 
 Re-ranking (Zhong et al., CVPR 2017) as the original's ``re_ranking.py`` does it on the joint
 SIMILARITY matrix ``S`` of the concatenated [query; gallery] set:
 
 1. ``dist = 2 - 2 S``; each column divided by its maximum; transposed: ``O[i, j] =
    (2 - 2 S[j, i]) / max_r (2 - 2 S[r, i])``.
-2. ``initial_rank``: the k1 + 1 smallest of each row of O, in order (``np.argpartition`` with
-   ``kth = range(1, k1 + 1)``, exactly the original's call, so ties resolve the same way).
+2. ``initial_rank``: the k1 + 1 smallest of each row of O, in order (the original's
+   ``np.argpartition`` with ``kth = range(1, k1 + 1)``).
 3. ``R(i, k)``: the j among the first k + 1 of row i that have i among their first k + 1.
    ``E(i)`` = ``R(i, k1)`` plus, for each j in it, ``R(j, round(k1 / 2))`` when more than
    2/3 of that set lies in ``R(i, k1)``.
@@ -16,24 +16,35 @@ SIMILARITY matrix ``S`` of the concatenated [query; gallery] set:
    ``final = (1 - lambda) jaccard + lambda O``, query rows by gallery columns.
 
 The original holds O, V and the Jaccard matrix densely, (Nq + Ng)^2 each (well over 10 GB at
-Market scale). Here S is read in blocks of columns (straight from ``all_scores.mat`` when it
-comes from a file), V is sparse (it has at most a few hundred non-zeros per row), and only the
-query rows of the Jaccard distance are formed, so memory is the (Nq x Ng) result plus blocks.
+Market scale). Here S comes in blocks of columns from a :class:`streid.matfile.ColumnSource`
+(``all_scores.mat`` read from disk, or the scores computed from the features,
+:mod:`streid.all_scores`), and is passed over once:
+
+- pass 1 keeps, per row of O, its maximum and its ``CACHE`` smallest entries, from which the
+  k1 + 1 nearest follow in the original's order (rows where a tie makes that order depend on
+  ``np.argpartition``'s own order are given to the original's call);
+- V needs O only on the expansion sets; the few entries beyond a row's cached ones are read
+  (or recomputed) one by one;
+- V is sparse (a few hundred non-zeros per row), and the final distances are formed for one
+  block of queries at a time (:func:`rerank_blocks` yields them), so memory stays bounded
+  by the blocks, whatever the number of images.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse
 from tqdm import tqdm
 
 from .errors import UserError
-from .interchange import Split
 from .matfile import ArrayColumns, ColumnSource
-from .st_model import normalize_rows, pair_scores
 
 BLOCK = 512  # columns of S handled at a time
-QUERY_BLOCK = 128  # query rows of the Jaccard distance formed at a time
+QUERY_BLOCK = 128  # query rows of the final distance formed at a time
+CACHE = 64  # smallest entries of each row of O kept by pass 1
 
 
 def check_parameters(num: int, query_num: int, k1: int, k2: int, lambda_value: float):
@@ -48,10 +59,18 @@ def check_parameters(num: int, query_num: int, k1: int, k2: int, lambda_value: f
         raise UserError(f"lambda must be between 0 and 1, got {lambda_value}")
 
 
-def _distance_rows(block_t: np.ndarray) -> np.ndarray:
-    """Rows j0..j1 of O from ``block_t`` = S[:, j0:j1].T, with the original's arithmetic."""
+def _distance(scores: np.ndarray, row_max) -> np.ndarray:
+    """O from scores S (transposed) and each row's maximum of ``2 - 2 S``, with the
+    original's arithmetic: ``1.0 * (2.0 - 2 S) / max``."""
+    return 1.0 * (2.0 - 2 * scores) / row_max
+
+
+def _distance_rows(block_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows j0..j1 of O from ``block_t`` = S[:, j0:j1].T, and each row's maximum of
+    ``2 - 2 S``."""
     dist = 2.0 - 2 * block_t
-    return 1.0 * dist / dist.max(axis=1)[:, None]
+    row_max = dist.max(axis=1)
+    return 1.0 * dist / row_max[:, None], row_max
 
 
 def _reciprocal(ranks: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -126,7 +145,97 @@ def _query_expansion(v, initial_rank: np.ndarray, k2: int):
     return total
 
 
-def re_ranking_columns(
+@dataclass
+class Nearest:
+    """What pass 1 keeps of O.
+
+    Attributes:
+        initial_rank: (N, k1 + 1) the nearest of each row, in the original's order.
+        row_max: (N,) each row's maximum of ``2 - 2 S``, its divisor.
+        cached: (N, M) indices of each row's M smallest entries (in no order), and
+        values: (N, M) those entries of O.
+    """
+
+    initial_rank: np.ndarray
+    row_max: np.ndarray
+    cached: np.ndarray
+    values: np.ndarray
+
+
+def _nearest_rows(rows: np.ndarray, k1: int, cache: int):
+    """The k1 + 1 nearest of each row of O, in the original's order, and its ``cache``
+    smallest entries.
+
+    ``np.argpartition(rows, range(1, k1 + 1))[:, :k1 + 1]`` puts the k1 + 1 smallest first,
+    in ascending order; where they are distinct, and distinct from the next one, that is the
+    only possible answer, found here from the cached smallest entries. A row with a tie among
+    them is given to the original's call, which decides the tie as it always did.
+    """
+    n = rows.shape[1]
+    if cache >= n:  # too few columns to look past the k1 + 1 nearest: the original's call
+        return np.argpartition(rows, range(1, k1 + 1), axis=1)[:, : k1 + 1], None, None
+    cached = np.argpartition(rows, cache - 1, axis=1)[:, :cache]
+    values = np.take_along_axis(rows, cached, axis=1)
+    order = np.argsort(values, axis=1, kind="stable")[:, : k1 + 2]
+    smallest = np.take_along_axis(values, order, axis=1)
+    initial = np.take_along_axis(cached, order[:, : k1 + 1], axis=1)
+    tied = (smallest[:, 1:] == smallest[:, :-1]).any(axis=1)
+    if tied.any():
+        initial[tied] = np.argpartition(rows[tied], range(1, k1 + 1), axis=1)[:, : k1 + 1]
+    return initial, cached, values
+
+
+def _nearest(columns: ColumnSource, k1: int, blocks, cache: int, bar) -> Nearest:
+    """Pass 1 over S: the k1 + 1 nearest of every row of O, and what V will need of O."""
+    num = columns.shape[0]
+    cache = max(cache, k1 + 2)
+    initial_rank = np.empty((num, k1 + 1), dtype=np.int64)
+    row_max = np.empty(num, dtype=columns.dtype)
+    width = min(cache, num)
+    cached = np.empty((num, width), dtype=np.int64)
+    values = np.empty((num, width), dtype=columns.dtype)
+    for j0, j1 in blocks:
+        block_t = columns.columns_t(j0, j1)
+        finite = np.isfinite(block_t).all(axis=1)
+        if not finite.all():
+            column = j0 + int(np.argmin(finite))
+            raise UserError(f"the score matrix holds NaN or inf values (column {column})")
+        rows, row_max[j0:j1] = _distance_rows(block_t)
+        initial_rank[j0:j1], c, v = _nearest_rows(rows, k1, cache)
+        if c is None:  # every column is a neighbour: the rows themselves are the cache
+            c, v = np.broadcast_to(np.arange(num), rows.shape), rows
+        cached[j0:j1], values[j0:j1] = c, v
+        bar.update()
+    return Nearest(initial_rank, row_max, cached, values)
+
+
+def _weights(columns: ColumnSource, nearest: Nearest, indptr, indices):
+    """V on the expansion sets: ``exp(-O)`` normalised per row, as the original. O comes from
+    pass 1's cache, or, for the few members beyond it, from ``columns.entries``."""
+    num = len(indptr) - 1
+    row = np.repeat(np.arange(num), np.diff(indptr))
+    # Look every member up among its row's cached entries.
+    keys = np.arange(num)[:, None] * num + nearest.cached
+    order = np.argsort(keys, axis=None)
+    sorted_keys = keys.ravel()[order]
+    wanted = row * num + indices
+    at = np.minimum(np.searchsorted(sorted_keys, wanted), sorted_keys.size - 1)
+    hit = sorted_keys[at] == wanted
+    o = np.empty(len(indices), dtype=nearest.values.dtype)
+    o[hit] = nearest.values.ravel()[order[at[hit]]]
+    miss = ~hit
+    if miss.any():  # O[i, x] = (2 - 2 S[x, i]) / max_i
+        scores = columns.entries(indices[miss], row[miss]).astype(o.dtype, copy=False)
+        o[miss] = _distance(scores, nearest.row_max[row[miss]])
+    weight = np.exp(-o)
+    # np.sum per row, as the original, for bit-identical weights.
+    pieces = np.split(weight, indptr[1:-1])
+    sums = np.array([np.sum(piece) for piece in pieces], dtype=weight.dtype)
+    data = (1.0 * weight / sums[row]).astype(np.float32)  # V is float32, as the original
+    return scipy.sparse.csr_matrix((data, indices, indptr), shape=(num, num))
+
+
+def rerank_blocks(
     columns: ColumnSource,
     query_num: int,
     k1=20,
@@ -135,87 +244,59 @@ def re_ranking_columns(
     progress=True,
     block: int = BLOCK,
     query_block: int = QUERY_BLOCK,
-):
-    """k-reciprocal re-ranking of a similarity matrix given by column blocks.
+    cache: int = CACHE,
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """k-reciprocal re-ranking of a similarity matrix given by column blocks, one block of
+    queries at a time.
 
     Args:
         columns: the (N, N) joint similarity S of the [query; gallery] set, queries first
-            (:class:`streid.matfile.MatColumns` for a file, ``ArrayColumns`` for an array).
+            (:class:`streid.matfile.MatColumns` for a file, ``ArrayColumns`` for an array,
+            :class:`streid.all_scores.FeatureColumns` for the scores of features).
         query_num: number of queries Nq.
         k1, k2, lambda_value: the method's parameters (paper: 20, 6, 0.3).
         progress: show a progress bar (on a terminal).
-        block, query_block: columns of S read at a time, query rows of the Jaccard
-            distance formed at a time; they bound memory and do not change the result.
+        block, query_block: columns of S read at a time, query rows of the final distance
+            formed at a time; with ``cache`` (the entries of each row of O that pass 1
+            keeps) they bound memory and do not change the result.
 
-    Returns:
-        (Nq, Ng) re-ranked distances: float32 for a float32 S (step 6.1's file), float64 for
-        a float64 S (the original's file), as the original's arithmetic gives.
+    Yields:
+        (q0, q1, final): the re-ranked distances of queries q0..q1 to the gallery,
+        (q1 - q0, Ng): float32 for a float32 S (step 6.1's file), float64 for a float64 S
+        (the original's file), as the original's arithmetic gives.
     """
     num = columns.shape[0]
     if columns.shape != (num, num):
         raise UserError(f"the score matrix must be square, got shape {columns.shape}")
     check_parameters(num, query_num, k1, k2, lambda_value)
     blocks = [(j, min(j + block, num)) for j in range(0, num, block)]
+    queries = [(q, min(q + query_block, query_num)) for q in range(0, query_num, query_block)]
     disable = None if progress else True  # None: a bar only on a terminal
-    with tqdm(total=2 * len(blocks) + 2, desc="re-ranking", leave=False, disable=disable) as bar:
-        initial_rank = _nearest(columns, k1, blocks, bar)
-        members = [_expansion_sets(initial_rank, k1, np.arange(j0, j1)) for j0, j1 in blocks]
+    total = len(blocks) + len(queries) + 2
+    with tqdm(total=total, desc="re-ranking", leave=False, disable=disable) as bar:
+        nearest = _nearest(columns, k1, blocks, cache, bar)
+        members = [
+            _expansion_sets(nearest.initial_rank, k1, np.arange(j0, j1)) for j0, j1 in blocks
+        ]
         indptr, indices = _csr(members, num)
-        bar.update()
-        v, final = _weights(columns, query_num, indptr, indices, blocks, bar)
+        v = _weights(columns, nearest, indptr, indices)
         if k2 != 1:
-            v = _query_expansion(v, initial_rank, k2)
-        _blend_jaccard(v, final, query_num, lambda_value, query_block)
-        bar.update()
-    return final
+            v = _query_expansion(v, nearest.initial_rank, k2)
+        v.sort_indices()
+        v_gallery = v[query_num:].tocsc()  # for each column c, the gallery rows j with V[j, c]
+        bar.update(2)
+        for q0, q1 in queries:
+            rows, _ = _distance_rows(columns.columns_t(q0, q1))
+            m = _jaccard_min_sums(v[q0:q1], v_gallery, num - query_num)
+            jaccard = 1 - m / (2.0 - m)  # float32, as the original's jaccard_dist
+            bar.update()
+            yield q0, q1, jaccard * (1 - lambda_value) + rows[:, query_num:] * lambda_value
 
 
-def _nearest(columns, k1: int, blocks, bar) -> np.ndarray:
-    """Pass 1 over S: the k1 + 1 nearest of every row of O, (N, k1 + 1)."""
-    initial_rank = np.empty((columns.shape[0], k1 + 1), dtype=np.int64)
-    for j0, j1 in blocks:
-        block_t = columns.columns_t(j0, j1)
-        finite = np.isfinite(block_t).all(axis=1)
-        if not finite.all():
-            column = j0 + int(np.argmin(finite))
-            raise UserError(f"the score matrix holds NaN or inf values (column {column})")
-        rows = _distance_rows(block_t)
-        initial_rank[j0:j1] = np.argpartition(rows, range(1, k1 + 1), axis=1)[:, : k1 + 1]
-        bar.update()
-    return initial_rank
-
-
-def _weights(columns, query_num: int, indptr, indices, blocks, bar):
-    """Pass 2 over S: V on the expansion sets, and O for the query rows (Nq, Ng)."""
-    num = columns.shape[0]
-    data = np.empty(len(indices), dtype=np.float32)  # V is float32 whatever S is, as the original
-    final = np.empty((query_num, num - query_num), dtype=columns.dtype)
-    for j0, j1 in blocks:
-        rows = _distance_rows(columns.columns_t(j0, j1))
-        lo, hi = indptr[j0], indptr[j1]
-        local_row = np.repeat(np.arange(j1 - j0), np.diff(indptr[j0 : j1 + 1]))
-        weight = np.exp(-rows[local_row, indices[lo:hi]])
-        # np.sum per row, as the original, for bit-identical weights.
-        pieces = np.split(weight, indptr[j0 + 1 : j1] - lo)
-        sums = np.array([np.sum(piece) for piece in pieces], dtype=weight.dtype)
-        data[lo:hi] = 1.0 * weight / sums[local_row]
-        if j0 < query_num:
-            q1 = min(j1, query_num)
-            final[j0:q1] = rows[: q1 - j0, query_num:]
-        bar.update()
-    return scipy.sparse.csr_matrix((data, indices, indptr), shape=(num, num)), final
-
-
-def _blend_jaccard(v, final: np.ndarray, query_num: int, lambda_value: float, step: int):
-    """``final = (1 - lambda) jaccard + lambda final``, in place, for the query rows, ``step``
-    rows at a time."""
-    v.sort_indices()
-    v_gallery = v[query_num:].tocsc()  # for each column c, the gallery rows j with V[j, c] > 0
-    for q0 in range(0, query_num, step):
-        q1 = min(q0 + step, query_num)
-        m = _jaccard_min_sums(v[q0:q1], v_gallery, final.shape[1])
-        jaccard = 1 - m / (2.0 - m)  # float32, as the original's jaccard_dist
-        final[q0:q1] = jaccard * (1 - lambda_value) + final[q0:q1] * lambda_value
+def re_ranking_columns(columns: ColumnSource, query_num: int, *args, **kwargs) -> np.ndarray:
+    """The whole (Nq, Ng) re-ranked distance of :func:`rerank_blocks` (same arguments)."""
+    parts = [final for _, _, final in rerank_blocks(columns, query_num, *args, **kwargs)]
+    return np.concatenate(parts)
 
 
 def re_ranking(query_num: int, all_dist, k1=20, k2=6, lambda_value=0.3):
@@ -234,26 +315,3 @@ def re_ranking(query_num: int, all_dist, k1=20, k2=6, lambda_value=0.3):
     """
     columns = all_dist if isinstance(all_dist, ColumnSource) else ArrayColumns(all_dist)
     return re_ranking_columns(columns, query_num, k1, k2, lambda_value)
-
-
-def all_scores_blocks(features, st, alpha: float, block: int = 128):
-    """Step 6.1: the joint score of every pair of the [query; gallery] set, by column blocks.
-
-    ``S[r, c]`` is the joint score with r in the query role and c in the gallery role, as the
-    original's ``evaluate2(all_features[r], ...)`` row by row; the same function as step 5
-    (:func:`streid.st_model.pair_scores`) computes it.
-
-    Args:
-        features: :class:`streid.interchange.FeatureSet`.
-        st: the smoothed spatial-temporal model.
-
-    Yields:
-        float32 blocks ``S[:, j0:j1].T`` of shape (j1 - j0, N), in column order.
-    """
-    everyone = Split.concatenate([features.query, features.gallery])
-    del features  # the concatenation is all we need: big PCB features are not held twice
-    normalize_rows(everyone.features, out=everyone.features)
-    num = len(everyone)
-    for j0 in range(0, num, block):
-        scores = pair_scores(everyone, everyone[j0 : j0 + block], st, alpha)
-        yield scores.T.astype(np.float32)

@@ -13,14 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from . import cli
+from .all_scores import FeatureColumns
 from .artifacts import ALL_SCORES_FILE, Run
 from .dataset_yaml import resolve_spec
 from .datasets import DatasetSpec, image_folder
 from .errors import UserError
-from .evaluation import evaluate
-from .interchange import load_features, save_distribution
-from .matfile import MatColumns
-from .rerank import re_ranking_columns
+from .evaluation import RankingEvaluator
+from .interchange import Split, load_features, load_st_model, save_distribution
+from .matfile import ColumnSource, MatColumns
+from .rerank import rerank_blocks
 from .st_model import camera_pair_histograms, check_cameras
 
 
@@ -75,11 +76,41 @@ def gen_st_model_main(builtin: DatasetSpec | None, description: str, argv=None) 
     return out
 
 
-def evaluate_rerank_main(description: str, argv=None):
-    """Step 6.2: re-rank step 6.1's joint scores and evaluate.
+def _score_source(args) -> tuple[ColumnSource, Split, Split]:
+    """The joint scores to re-rank (``all_scores.mat``, or computed from the features with
+    ``--from_features``), and the query and gallery sets."""
+    if not args.from_features:
+        if args.alpha != 5 or args.smooth is not None:
+            raise UserError(
+                "--alpha and --smooth go with --from_features (step 6.1 fixed them in "
+                "all_scores.mat)"
+            )
+        features = load_features(args.name, with_features=False)
+        query, gallery = features.query, features.gallery
+        scores = MatColumns(Run(args.name).existing(ALL_SCORES_FILE), "all_scores")
+        num = len(query) + len(gallery)
+        if scores.shape != (num, num):
+            raise UserError(
+                f"all_scores in {scores.path} has shape {scores.shape}, but pytorch_result.mat "
+                f"holds {len(query)} queries + {len(gallery)} gallery images: expected "
+                f"({num}, {num}); run step 6.1 (gen_rerank_all_scores_mat.py) again"
+            )
+        return scores, query, gallery
+    features = load_features(args.name)
+    st, _ = load_st_model(args.name, args.smooth)
+    st.check_cameras(features.query.cams, "query_cam", queries=True)
+    st.check_cameras(features.gallery.cams, "gallery_cam")
+    query, gallery = features.query, features.gallery
+    return FeatureColumns(features, st, args.alpha), query, gallery
 
-    The Market and Duke scripts are the same step (as in the original): labels and cameras
-    come from ``pytorch_result.mat``, whatever the dataset.
+
+def evaluate_rerank_main(description: str, argv=None):
+    """Step 6.2: re-rank the joint scores and evaluate, one block of queries at a time.
+
+    The scores are step 6.1's ``all_scores.mat`` (the original's path), or, with
+    ``--from_features``, computed from ``pytorch_result.mat`` and ``pytorch_result2.mat`` as
+    step 6.1 computes them. The Market and Duke scripts are the same step (as in the
+    original): labels and cameras come from ``pytorch_result.mat``, whatever the dataset.
 
     Args:
         description: the script's docstring, for --help.
@@ -87,30 +118,22 @@ def evaluate_rerank_main(description: str, argv=None):
     parser = cli.parser(description)
     cli.add_name_argument(parser)
     cli.add_rerank_arguments(parser)  # --k1 20, --k2 6, --lambda_value 0.3
+    parser.add_argument(
+        "--from_features",
+        action="store_true",
+        help="compute the joint scores from pytorch_result.mat and pytorch_result2.mat "
+        "instead of reading all_scores.mat (step 6.1): no N x N file, bounded memory",
+    )
+    cli.add_score_arguments(parser)  # --alpha 5, --smooth: with --from_features
     args = parser.parse_args(argv)
 
-    features = load_features(args.name, with_features=False)
-    query, gallery = features.query, features.gallery
-    scores = MatColumns(Run(args.name).existing(ALL_SCORES_FILE), "all_scores")
-    num = len(query) + len(gallery)
-    if scores.shape != (num, num):
-        raise UserError(
-            f"all_scores in {scores.path} has shape {scores.shape}, but pytorch_result.mat "
-            f"holds {len(query)} queries + {len(gallery)} gallery images: expected "
-            f"({num}, {num}); run step 6.1 (gen_rerank_all_scores_mat.py) again"
-        )
+    columns, query, gallery = _score_source(args)
     start = time.perf_counter()
-    final = re_ranking_columns(scores, len(query), args.k1, args.k2, args.lambda_value)
+    evaluator = RankingEvaluator(gallery.labels, gallery.cams, descending=False)
+    for q0, q1, final in rerank_blocks(columns, len(query), args.k1, args.k2, args.lambda_value):
+        evaluator.add(final, query.labels[q0:q1], query.cams[q0:q1])
     elapsed = time.perf_counter() - start
     print(f"Reranking complete in {elapsed // 60:.0f}m {elapsed % 60:.0f}s")
-    metrics = evaluate(
-        lambda block: final[block],
-        query.labels,
-        query.cams,
-        gallery.labels,
-        gallery.cams,
-        descending=False,
-        desc="ranking (re-ranked)",
-    )
+    metrics = evaluator.result()
     print(metrics.summary())
     return metrics

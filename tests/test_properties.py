@@ -96,6 +96,7 @@ def test_re_ranking_equals_the_dense_reference(data, num, dtype):
     k2 = data.draw(st.integers(1, k1 + 1))
     lambda_value = data.draw(st.sampled_from([0.0, 0.3, 1.0]))
     block, query_block = data.draw(st.integers(1, num)), data.draw(st.integers(1, query_num))
+    cache = data.draw(st.integers(1, num + 2))  # at most num; below k1 + 2 it is raised to it
     fast = re_ranking_columns(
         ArrayColumns(scores),
         query_num,
@@ -105,5 +106,6 @@ def test_re_ranking_equals_the_dense_reference(data, num, dtype):
         progress=False,
         block=block,
         query_block=query_block,
+        cache=cache,
     )
     np.testing.assert_array_equal(fast, ref.re_ranking(query_num, scores, k1, k2, lambda_value))

@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 import scipy.io
 
+from streid.all_scores import all_scores_blocks
 from streid.datasets import MARKET
 from streid.errors import UserError
 from streid.evaluation import evaluate
 from streid.interchange import FeatureSet
 from streid.matfile import ArrayColumns, MatColumns, write_matrix_by_columns
-from streid.rerank import all_scores_blocks, re_ranking, re_ranking_columns
+from streid.rerank import re_ranking, re_ranking_columns
 from streid.st_model import SpatialTemporalModel, smooth_histograms
 from tests import reference as ref
 from tests.simulate import real_feature_set, real_histograms
@@ -24,7 +25,7 @@ def small_market():
     pick = np.sort(np.random.default_rng(5).choice(len(full.gallery), 400, replace=False))
     features = FeatureSet(full.query, full.gallery[pick])
     st = SpatialTemporalModel(smoothed, 100)
-    scores = np.concatenate(list(all_scores_blocks(features, st, 5.0, block=64))).T
+    scores = np.concatenate(list(all_scores_blocks(features, st, 5.0))).T
     return features, smoothed, scores
 
 

@@ -6,11 +6,11 @@ import scipy.io
 
 import evaluate_st
 import gen_rerank_all_scores_mat
+from streid.all_scores import all_scores_blocks
 from streid.datasets import MSMT17
 from streid.errors import UserError
 from streid.evaluation import evaluate_features
 from streid.interchange import FeatureSet, Split, load_features, save_features
-from streid.rerank import all_scores_blocks
 from streid.st_model import SpatialTemporalModel, camera_pair_histograms, smooth_histograms
 from tests import reference as ref
 from tests.helpers import run_fails
@@ -99,7 +99,7 @@ def test_steps_5_and_6_on_msmt17_names(tmp_path, monkeypatch, capsys):
     assert line == "top1:%f top5:%f top10:%f mAP:%f" % (cmc[0], cmc[4], cmc[9], mAP)  # noqa: UP031
 
     st = SpatialTemporalModel(smoothed, 100)
-    scores = np.concatenate(list(all_scores_blocks(features, st, 5.0, block=64))).T
+    scores = np.concatenate(list(all_scores_blocks(features, st, 5.0))).T
     expected = ref.all_scores(features.query, features.gallery, smoothed, 5.0, 100)
     np.testing.assert_allclose(scores, expected, rtol=0, atol=2e-7)
     gen_rerank_all_scores_mat.main(["--name", "run", "--smooth", "5"])

@@ -1,0 +1,78 @@
+"""The joint score of every pair of the [query; gallery] set, from the features.
+
+``S[r, c]`` is the joint score with r in the query role and c in the gallery role, as the
+original's ``evaluate2(all_features[r], ...)`` row by row; the same function as step 5
+(:func:`streid.st_model.pair_scores`) computes it, ``CHUNK`` columns at a time. Step 6.1
+streams these columns into ``all_scores.mat``; ``evaluate_rerank*.py --from_features``
+re-ranks them straight away (:class:`FeatureColumns`), without the file.
+
+A matrix product rounds the last float32 bit differently for other shapes, so a score is
+always computed within its aligned chunk of ``CHUNK`` columns, as step 6.1 computes it: the
+two paths see the same bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .interchange import FeatureSet, Split
+from .st_model import SpatialTemporalModel, joint_scores, normalize_rows, pair_scores
+
+CHUNK = 128  # columns of S per matrix product
+
+
+class FeatureColumns:
+    """A :class:`streid.matfile.ColumnSource` over the joint scores of ``features``.
+
+    Args:
+        features: the query and gallery features (their rows are L2-normalised here; the
+            features are not held twice).
+        st: the smoothed spatial-temporal model.
+        alpha: the logistic smoothing weight.
+        dtype: of the scores handed out: float32, as step 6.1 writes them.
+    """
+
+    def __init__(self, features: FeatureSet, st: SpatialTemporalModel, alpha, dtype=np.float32):
+        self.everyone = Split.concatenate([features.query, features.gallery])
+        normalize_rows(self.everyone.features, out=self.everyone.features)
+        self.st, self.alpha = st, alpha
+        num = len(self.everyone)
+        self.shape, self.dtype = (num, num), np.dtype(dtype)
+        self._last: tuple[int, np.ndarray] | None = None
+
+    def chunk(self, c0: int) -> np.ndarray:
+        """``S[:, c0:c0 + CHUNK].T`` for ``c0`` a multiple of ``CHUNK``."""
+        if self._last is None or self._last[0] != c0:
+            gallery = self.everyone[c0 : c0 + CHUNK]
+            scores = pair_scores(self.everyone, gallery, self.st, self.alpha)
+            self._last = (c0, np.ascontiguousarray(scores.T, dtype=self.dtype))
+        return self._last[1]
+
+    def columns_t(self, j0: int, j1: int) -> np.ndarray:
+        """``S[:, j0:j1].T``, (j1 - j0, N), from the aligned chunks that cover it."""
+        first = j0 // CHUNK * CHUNK
+        parts = [self.chunk(c) for c in range(first, j1, CHUNK)]
+        whole = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return whole[j0 - first : j1 - first]  # rows of a C-ordered array: contiguous
+
+    def entries(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``S[rows, cols]``, pair by pair.
+
+        Each dot product is summed on its own here, so it may differ from the chunk's
+        matrix product in the last float32 bit.
+        """
+        e = self.everyone
+        similarity = np.einsum("ij,ij->i", e.features[rows], e.features[cols])
+        sessions = (None, None) if e.sessions is None else (e.sessions[rows], e.sessions[cols])
+        index = self.st.table_index(e.cams[rows], e.frames[rows], e.cams[cols], e.frames[cols],
+                                    *sessions)  # fmt: skip
+        return joint_scores(similarity, index, self.st, self.alpha).astype(self.dtype)
+
+
+def all_scores_blocks(features: FeatureSet, st: SpatialTemporalModel, alpha: float):
+    """Step 6.1: the float32 blocks ``S[:, j0:j1].T`` of shape (j1 - j0, N), in column order,
+    ``CHUNK`` columns each."""
+    columns = FeatureColumns(features, st, alpha)
+    del features  # the concatenation is all we need: big PCB features are not held twice
+    for c0 in range(0, columns.shape[0], CHUNK):
+        yield columns.chunk(c0)
