@@ -7,7 +7,8 @@ default.
 
 The scripts' ``main`` functions are wrapped in :func:`entry_point`: a
 :class:`streid.errors.UserError` prints its one line to stderr and exits with status 2,
-without a traceback. Anything else is a bug and keeps its traceback.
+without a traceback; Ctrl-C, SIGTERM and SIGHUP stop the step with one line, after every
+temporary file has been removed. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
