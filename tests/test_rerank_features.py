@@ -4,6 +4,7 @@ import re
 
 import numpy as np
 import pytest
+import scipy.io
 
 import evaluate_rerank
 import evaluate_rerank_market
@@ -105,6 +106,20 @@ def test_the_printed_line_is_the_file_paths(market_run, capsys):
 )
 def test_bad_input_one_line(market_run, capsys, argv, message):
     assert message in run_fails(evaluate_rerank.main, ["--name", "run", *argv], capsys)
+
+
+def test_bad_features(market_run, capsys):
+    data = {k: v for k, v in scipy.io.loadmat(market_run / "pytorch_result.mat").items()
+            if not k.startswith("__")}  # fmt: skip
+    data["gallery_f"][11] = np.nan
+    scipy.io.savemat(market_run / "pytorch_result.mat", data)
+    err = run_fails(evaluate_rerank.main, ["--name", "run", "--from_features"], capsys)
+    assert "gallery_f has NaN or inf values (row 11)" in err
+    data["gallery_f"][11] = 1
+    data["query_cam"] = data["query_cam"][:, :-1]
+    scipy.io.savemat(market_run / "pytorch_result.mat", data)
+    err = run_fails(evaluate_rerank.main, ["--name", "run", "--from_features"], capsys)
+    assert "query_cam has 149 values but query_f has 150 rows" in err
 
 
 def test_missing_model_file(market_run, capsys):
