@@ -12,8 +12,8 @@ from streid import cli
 from streid.artifacts import Run, savemat_atomic
 from streid.cli import entry_point
 from streid.evaluation import evaluate_features
+from streid.fusion import STREAMS
 from streid.interchange import load_features, load_st_model
-from streid.st_model import STREAMS
 
 
 @entry_point
@@ -31,7 +31,7 @@ def main(argv=None):
 
     features = load_features(args.name)
     st, smooth = load_st_model(args.name, args.smooth)
-    metrics = evaluate_features(features, st, args.alpha, args.stream)
+    metrics = evaluate_features(features, st, cli.fusion_of(args), args.stream)
     print(metrics.summary())
     print("alpha,smooth:", args.alpha, smooth)
     savemat_atomic(Run(args.name).cmc(args.stream, args.alpha), {"CMC": metrics.cmc})

@@ -36,7 +36,7 @@ def main(argv=None):
     out = Run(args.name).all_scores
     # Deviation from the original: float32 instead of float64. At Market scale the float64
     # matrix (4.3 GB) exceeds the MAT v5 format's 4 GB limit per variable.
-    blocks = all_scores_blocks(features, st, args.alpha)
+    blocks = all_scores_blocks(features, st, cli.fusion_of(args))
     del features  # the blocks hold what they need; PCB features are large
     write_matrix_by_columns(out, "all_scores", (num, num), "float32", blocks, FROM_FEATURES)
     print(f"wrote {out}: {num} x {num} joint scores in {time.perf_counter() - start:.1f}s")

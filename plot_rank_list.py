@@ -60,7 +60,8 @@ def main(argv=None):
             )
 
     rankings = {
-        s: top_matches(features.query, features.gallery, st, args.alpha, s, 10) for s in TITLES
+        s: top_matches(features.query, features.gallery, st, cli.fusion_of(args), s, 10)
+        for s in TITLES
     }
     first_good = {
         s: np.array([len(good) > 0 and good[0] for _, good in rankings[s]]) for s in TITLES

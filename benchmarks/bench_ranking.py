@@ -24,7 +24,7 @@ import numpy as np
 
 from streid.datasets import MSMT17
 from streid.evaluation import RankingEvaluator
-from streid.st_model import normalize_rows
+from streid.fusion import normalize_rows
 from tests.simulate import real_names, simulated_features
 from tests.test_ranking import FullSortEvaluator
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .fusion import joint_scores, normalize_rows, pair_scores
 from .interchange import FeatureSet, Split
-from .st_model import SpatialTemporalModel, joint_scores, normalize_rows, pair_scores
+from .st_model import SpatialTemporalModel
 
 CHUNK = 128  # columns of S per matrix product
 
@@ -28,14 +29,14 @@ class FeatureColumns:
         features: the query and gallery features (their rows are L2-normalised here; the
             features are not held twice).
         st: the smoothed spatial-temporal model.
-        alpha: the logistic smoothing weight.
+        fusion: the joint metric's parameters (:class:`streid.fusion.Fusion`, or alpha).
         dtype: of the scores handed out: float32, as step 6.1 writes them.
     """
 
-    def __init__(self, features: FeatureSet, st: SpatialTemporalModel, alpha, dtype=np.float32):
+    def __init__(self, features: FeatureSet, st: SpatialTemporalModel, fusion, dtype=np.float32):
         self.everyone = Split.concatenate([features.query, features.gallery])
         normalize_rows(self.everyone.features, out=self.everyone.features)
-        self.st, self.alpha = st, alpha
+        self.st, self.fusion = st, fusion
         num = len(self.everyone)
         self.shape, self.dtype = (num, num), np.dtype(dtype)
         self._last: tuple[int, np.ndarray] | None = None
@@ -44,7 +45,7 @@ class FeatureColumns:
         """``S[:, c0:c0 + CHUNK].T`` for ``c0`` a multiple of ``CHUNK``."""
         if self._last is None or self._last[0] != c0:
             gallery = self.everyone[c0 : c0 + CHUNK]
-            scores = pair_scores(self.everyone, gallery, self.st, self.alpha)
+            scores = pair_scores(self.everyone, gallery, self.st, self.fusion)
             self._last = (c0, np.ascontiguousarray(scores.T, dtype=self.dtype))
         return self._last[1]
 
@@ -66,13 +67,13 @@ class FeatureColumns:
         sessions = (None, None) if e.sessions is None else (e.sessions[rows], e.sessions[cols])
         index = self.st.table_index(e.cams[rows], e.frames[rows], e.cams[cols], e.frames[cols],
                                     *sessions)  # fmt: skip
-        return joint_scores(similarity, index, self.st, self.alpha).astype(self.dtype)
+        return joint_scores(similarity, index, self.st, self.fusion).astype(self.dtype)
 
 
-def all_scores_blocks(features: FeatureSet, st: SpatialTemporalModel, alpha: float):
+def all_scores_blocks(features: FeatureSet, st: SpatialTemporalModel, fusion):
     """Step 6.1: the float32 blocks ``S[:, j0:j1].T`` of shape (j1 - j0, N), in column order,
     ``CHUNK`` columns each."""
-    columns = FeatureColumns(features, st, alpha)
+    columns = FeatureColumns(features, st, fusion)
     del features  # the concatenation is all we need: big PCB features are not held twice
     for c0 in range(0, columns.shape[0], CHUNK):
         yield columns.chunk(c0)

@@ -57,6 +57,7 @@ CMC_FILES = {
     "joint": "CMC_duke_two_stream_add{alpha}.mat",
     "visual": "CMC_duke_vis_stream.mat",
     "st": "CMC_duke_st_stream.mat",
+    "product": "CMC_duke_product_stream.mat",  # the Eqn. 5 baseline: not in the original
 }
 ALL_SCORES_FILE = "all_scores.mat"
 ST_PICTURE_FILE = "st_distribution.png"

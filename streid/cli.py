@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from .artifacts import DEFAULT_NAME
 from .errors import Interrupted, UserError
+from .fusion import Fusion
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -134,18 +135,36 @@ def add_architecture_arguments(p: argparse.ArgumentParser, when: str = "") -> No
 
 
 def add_score_arguments(p: argparse.ArgumentParser, alpha: bool = True) -> None:
-    """The joint score's parameters, shared by step 5, step 6.1 and the pictures."""
-    # joint = 1/(1+exp(-alpha*s)) * 1/(1+2*exp(-alpha*p)), p smoothed with sigma = --smooth.
-    group = p.add_argument_group("joint score")
+    """The joint score's parameters, shared by steps 5 and 6, the pictures and figure4.py."""
+    # joint = f(s; lambda0, gamma0) * f(p; lambda1, gamma1), f(x) = 1/(1 + lambda exp(-gamma x)),
+    # p smoothed with sigma = --smooth; the original: 1/(1+exp(-alpha s)) * 1/(1+2 exp(-alpha p)).
+    group = p.add_argument_group("joint score (Eqn. 9)")
     if alpha:
         # As the original: an int default, so the default prints "5" and names the file add5.
-        group.add_argument("--alpha", default=5, type=float, help="logistic smoothing weight")
+        group.add_argument(
+            "--alpha", default=5, type=float, help="logistic shrinking factor of both streams"
+        )
+        group.add_argument("--gamma0", type=float, help="gamma of the visual stream (--alpha)")
+        group.add_argument("--gamma1", type=float, help="gamma of the ST stream (--alpha)")
+        group.add_argument("--lambda0", default=1, type=float, help="lambda of the visual stream")
+        group.add_argument("--lambda1", default=2, type=float, help="lambda of the ST stream")
     group.add_argument(
         "--smooth",
         default=None,
         type=float,
         help="Parzen window: Gaussian sigma, in bins (default %(default)s: the dataset's, "
         "recorded by step 4; 50 for Market-1501 and DukeMTMC-reID, as the paper)",
+    )
+
+
+def fusion_of(args: argparse.Namespace) -> Fusion:
+    """The joint metric of ``add_score_arguments``' flags: ``--alpha`` sets both gammas,
+    ``--gamma0`` / ``--gamma1`` override one."""
+    return Fusion(
+        gamma0=args.alpha if args.gamma0 is None else args.gamma0,
+        gamma1=args.alpha if args.gamma1 is None else args.gamma1,
+        lambda0=args.lambda0,
+        lambda1=args.lambda1,
     )
 
 

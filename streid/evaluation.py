@@ -23,7 +23,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from tqdm import tqdm
 
-from .st_model import SpatialTemporalModel, normalize_rows, pair_scores
+from .fusion import normalize_rows, pair_scores
+from .st_model import SpatialTemporalModel
 
 
 def good_and_junk(query_labels, query_cams, gallery_labels, gallery_cams):
@@ -265,7 +266,7 @@ def evaluate(
 
 
 def evaluate_features(
-    features, st: SpatialTemporalModel, alpha: float, stream: str = "joint", block_size=256
+    features, st: SpatialTemporalModel, fusion, stream: str = "joint", block_size=256
 ):
     """Step 5: rank the gallery for every query by ``stream`` and compute CMC and mAP.
 
@@ -273,7 +274,7 @@ def evaluate_features(
         features: :class:`streid.interchange.FeatureSet` from ``pytorch_result.mat``; the
             features are L2-normalised here, as the original does.
         st: the smoothed spatial-temporal model.
-        alpha: logistic smoothing weight of the joint score (``--alpha``).
+        fusion: the joint metric's parameters (:class:`streid.fusion.Fusion`, or alpha).
         stream: "joint", "visual" or "st" (see :func:`streid.st_model.pair_scores`).
         block_size: queries ranked at a time; bounds memory, does not change the result.
     """
@@ -282,7 +283,7 @@ def evaluate_features(
     query = replace(features.query, features=normalize_rows(features.query.features))
     gallery = replace(features.gallery, features=normalize_rows(features.gallery.features))
     return evaluate(
-        lambda block: pair_scores(query[block], gallery, st, alpha, stream),
+        lambda block: pair_scores(query[block], gallery, st, fusion, stream),
         query.labels,
         query.cams,
         gallery.labels,
@@ -292,7 +293,7 @@ def evaluate_features(
     )
 
 
-def top_matches(query, gallery, st: SpatialTemporalModel, alpha: float, stream: str, k: int):
+def top_matches(query, gallery, st: SpatialTemporalModel, fusion, stream: str, k: int):
     """The first ``k`` gallery images of each query's ranking, junk left out, as evaluated.
 
     Args:
@@ -304,7 +305,7 @@ def top_matches(query, gallery, st: SpatialTemporalModel, alpha: float, stream: 
     """
     q = replace(query, features=normalize_rows(query.features))
     g = replace(gallery, features=normalize_rows(gallery.features))
-    scores = pair_scores(q, g, st, alpha, stream)
+    scores = pair_scores(q, g, st, fusion, stream)
     good, junk = good_and_junk(q.labels, q.cams, g.labels, g.cams)
     matches = []
     for i in range(len(q)):

@@ -1,12 +1,10 @@
-"""The spatial-temporal stream: camera-pair time-gap histograms, Parzen smoothing, joint score.
+"""The spatial-temporal stream: camera-pair time-gap histograms, Parzen smoothing, lookup.
 
 Step 4 learns, for every ordered camera pair (a, b), a histogram of the time gaps between the
 sightings of the same training identity in camera a and in camera b, where a is the camera
 that saw the person later. Step 5 smooths each histogram with a truncated Gaussian (a Parzen
-window), looks up the probability of a query/gallery pair's time gap, and fuses it with the
-visual similarity by logistic smoothing (eq. 6 of the paper):
-
-    joint = 1 / (1 + exp(-alpha * s)) * 1 / (1 + 2 * exp(-alpha * p))
+window) and looks up the probability p of a query/gallery pair's time gap, which
+:mod:`streid.fusion` fuses with the visual similarity.
 
 Everything here is vectorised and gives the same numbers as the original's per-element loops
 (``tests/reference.py`` keeps those loops, and the tests compare the two).
@@ -208,7 +206,7 @@ class SpatialTemporalModel:
         # One flat table, with a trailing 0 that every out-of-range gap points to.
         self.table = np.append(np.asarray(smoothed, dtype=np.float64).ravel(), 0.0)
         self._outside = self.table.size - 1
-        self._factor_alpha = None
+        self._factor_key = None
 
     @classmethod
     def from_histograms(cls, distribution: np.ndarray, sigma: float, interval: float):
@@ -261,15 +259,16 @@ class SpatialTemporalModel:
         index = self.table_index(q_cams, q_frames, g_cams, g_frames, q_sessions, g_sessions)
         return self.table[index]
 
-    def st_denominator(self, alpha: float) -> np.ndarray:
-        """``1 + 2 exp(-alpha p)`` for every table entry, the second factor's denominator.
+    def st_denominator(self, lambda1: float, gamma1: float) -> np.ndarray:
+        """``1 + lambda1 exp(-gamma1 p)`` for every table entry: the denominator of the
+        joint metric's second factor (the original: ``1 + 2 exp(-alpha p)``).
 
-        Computed once per alpha on the table instead of once per pair: the elementwise
-        result is the same.
+        Computed once per (lambda1, gamma1) on the table instead of once per pair: the
+        elementwise result is the same.
         """
-        if self._factor_alpha != alpha:
-            self._factor = 1 + 2 * np.exp(-alpha * self.table)
-            self._factor_alpha = alpha
+        if self._factor_key != (lambda1, gamma1):
+            self._factor = 1 + lambda1 * np.exp(-gamma1 * self.table)
+            self._factor_key = (lambda1, gamma1)
         return self._factor
 
 
@@ -279,72 +278,3 @@ def _compact(values) -> np.ndarray:
     if values.dtype.kind in "iu" and (values.size == 0 or np.abs(values).max() < 2**30):
         return values.astype(np.int32, copy=False)
     return values
-
-
-def visual_factor(similarity: np.ndarray, alpha: float) -> np.ndarray:
-    """``1 / (1 + exp(-alpha s))``, in the similarity's precision as in the original."""
-    return 1 / (1 + np.exp(-alpha * similarity))
-
-
-def joint_scores(similarity: np.ndarray, st_index: np.ndarray, st: SpatialTemporalModel, alpha):
-    """The joint score of eq. 6 for a block of pairs.
-
-    Evaluated in the original's order, ``(1/(1+exp(-alpha s)) * 1) / (1+2 exp(-alpha p))``,
-    so the values are bit-identical: the first factor in the features' precision (float32
-    for step 3's features), the result float64.
-
-    Args:
-        similarity: (..., ) cosine similarities s.
-        st_index: same shape, from :meth:`SpatialTemporalModel.table_index`.
-    """
-    return visual_factor(similarity, alpha) / st.st_denominator(alpha)[st_index]
-
-
-def normalize_rows(features: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """L2-normalise each row, with the original's expression (bit-identical results).
-
-    Args:
-        features: (N, D) array.
-        out: where to write the result (``features`` itself to normalise in place).
-    """
-    norms = np.power(np.sum(np.power(features, 2), axis=1), 0.5)
-    return np.divide(features, norms[:, None], out=out)
-
-
-STREAMS = ("joint", "visual", "st")
-
-
-def pair_scores(query, gallery, st: SpatialTemporalModel, alpha: float, stream: str = "joint"):
-    """Scores of every (query, gallery) pair of two blocks: the one function behind the
-    rankings of step 5 and the all-pairs matrix of step 6.
-
-    Args:
-        query, gallery: :class:`streid.interchange.Split` blocks with L2-normalised features.
-        stream: "joint" (the paper's score), "visual" (cosine similarity only) or "st"
-            (spatial-temporal probability only): the ablations of the paper's table.
-
-    Returns:
-        (len(query), len(gallery)) scores, higher is better.
-    """
-    q_sessions, g_sessions = query.sessions, gallery.sessions
-    if q_sessions is not None and g_sessions is not None:
-        q_sessions, g_sessions = q_sessions[:, None], g_sessions[None, :]
-    pair = (
-        query.cams[:, None],
-        query.frames[:, None],
-        gallery.cams[None, :],
-        gallery.frames[None, :],
-        q_sessions,
-        g_sessions,
-    )
-    if stream == "st":
-        return st.probability(*pair)
-    # Deviation from the original: one matrix product per block of queries, not one
-    # matrix-vector product per query. The two round differently in the last float32 bit,
-    # which can swap two gallery images whose scores agree to about 1e-7.
-    similarity = query.features @ gallery.features.T
-    if stream == "visual":
-        return similarity
-    if stream != "joint":
-        raise ValueError(f"unknown stream {stream!r}, expected one of {STREAMS}")
-    return joint_scores(similarity, st.table_index(*pair), st, alpha)

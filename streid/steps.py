@@ -19,6 +19,7 @@ from .dataset_yaml import resolve_spec
 from .datasets import DatasetSpec, image_folder
 from .errors import UserError
 from .evaluation import RankingEvaluator
+from .fusion import Fusion
 from .interchange import Split, load_features, load_st_model, save_distribution
 from .matfile import ColumnSource, MatColumns
 from .rerank import rerank_blocks
@@ -80,10 +81,10 @@ def _score_source(args) -> tuple[ColumnSource, Split, Split]:
     """The joint scores to re-rank (``all_scores.mat``, or computed from the features with
     ``--from_features``), and the query and gallery sets."""
     if not args.from_features:
-        if args.alpha != 5 or args.smooth is not None:
+        if cli.fusion_of(args) != Fusion() or args.smooth is not None:
             raise UserError(
-                "--alpha and --smooth go with --from_features (step 6.1 fixed them in "
-                "all_scores.mat)"
+                "--alpha, --gamma0/1, --lambda0/1 and --smooth go with --from_features "
+                "(step 6.1 fixed them in all_scores.mat)"
             )
         features = load_features(args.name, with_features=False)
         query, gallery = features.query, features.gallery
@@ -101,7 +102,7 @@ def _score_source(args) -> tuple[ColumnSource, Split, Split]:
     st.check_cameras(features.query.cams, "query_cam", queries=True)
     st.check_cameras(features.gallery.cams, "gallery_cam")
     query, gallery = features.query, features.gallery
-    return FeatureColumns(features, st, args.alpha), query, gallery
+    return FeatureColumns(features, st, cli.fusion_of(args)), query, gallery
 
 
 def evaluate_rerank_main(description: str, argv=None):

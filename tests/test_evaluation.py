@@ -7,13 +7,9 @@ import pytest
 
 from streid.datasets import DUKE, MARKET
 from streid.evaluation import RankingEvaluator, evaluate_features, top_matches
+from streid.fusion import normalize_rows, pair_scores
 from streid.interchange import FeatureSet, Split
-from streid.st_model import (
-    SpatialTemporalModel,
-    normalize_rows,
-    pair_scores,
-    smooth_histograms,
-)
+from streid.st_model import SpatialTemporalModel, smooth_histograms
 from tests import reference as ref
 from tests.simulate import real_feature_set, real_histograms
 

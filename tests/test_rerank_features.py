@@ -99,7 +99,7 @@ def test_the_printed_line_is_the_file_paths(market_run, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--alpha", "3"], "--alpha and --smooth go with --from_features"),
+        (["--alpha", "3"], "--lambda0/1 and --smooth go with --from_features"),
         (["--from_features", "--k1", "0"], "k1 must be between 1 and"),
         (["--from_features", "--lambda_value", "2"], "lambda must be between 0 and 1"),
     ],
