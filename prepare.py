@@ -29,7 +29,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from streid import cli
-from streid.cli import entry_point
+from streid.cli import entry_point, smooth_value
 from streid.datasets import DUKE, MARKET, MSMT17
 from streid.errors import UserError
 from streid.manifest import manifest_dataset
@@ -58,7 +58,9 @@ def main(argv=None):
         "--interval", type=float, help="time units per bin (default: from the training gaps)"
     )
     manifest.add_argument("--num_bins", type=int, help="bins (default: from the training gaps)")
-    manifest.add_argument("--smooth", type=float, help="default Parzen sigma in bins (50)")
+    manifest.add_argument(
+        "--smooth", type=smooth_value, help="default Parzen sigma in bins (default: auto)"
+    )
     args = p.parse_args(argv)
 
     download = Path(args.download_path)
@@ -67,8 +69,8 @@ def main(argv=None):
     settings = (args.interval, args.num_bins, args.smooth)
     if args.manifest is None and any(v is not None for v in settings):
         raise UserError("--interval, --num_bins and --smooth go with --manifest only")
-    if any(v is not None and v <= 0 for v in settings):
-        raise UserError("--interval, --num_bins and --smooth must be positive")
+    if any(v is not None and v <= 0 for v in settings[:2]):
+        raise UserError("--interval and --num_bins must be positive")
     if args.manifest:
         interval = int(args.interval) if args.interval and args.interval.is_integer() else None
         spec, jobs = manifest_dataset(
@@ -85,7 +87,7 @@ def main(argv=None):
     print(f"{spec.title} prepared in {save_path}/: {summary} images")
     print(
         f"{save_path}/dataset.yaml: {spec.num_cameras} cameras, {spec.num_bins} bins of "
-        f"{spec.interval:g} {spec.unit}, smooth {spec.smooth:g} bins"
+        f"{spec.interval:g} {spec.unit}, smooth {spec.smooth} (sigma, in bins)"
     )
 
 

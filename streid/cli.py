@@ -134,6 +134,19 @@ def add_architecture_arguments(p: argparse.ArgumentParser, when: str = "") -> No
     group.add_argument("--PCB", action="store_true", help=f"the PCB part model{when}")
 
 
+def smooth_value(text: str):
+    """A ``--smooth`` value: a positive number of bins, or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of bins or 'auto'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: sigma must be positive")
+    return value
+
+
 def add_score_arguments(p: argparse.ArgumentParser, alpha: bool = True) -> None:
     """The joint score's parameters, shared by steps 5 and 6, the pictures and figure4.py."""
     # joint = f(s; lambda0, gamma0) * f(p; lambda1, gamma1), f(x) = 1/(1 + lambda exp(-gamma x)),
@@ -151,9 +164,10 @@ def add_score_arguments(p: argparse.ArgumentParser, alpha: bool = True) -> None:
     group.add_argument(
         "--smooth",
         default=None,
-        type=float,
-        help="Parzen window: Gaussian sigma, in bins (default %(default)s: the dataset's, "
-        "recorded by step 4; 50 for Market-1501 and DukeMTMC-reID, as the paper)",
+        type=smooth_value,
+        help="Parzen window: Gaussian sigma, in bins, or 'auto' for the one step 4 chose from "
+        "the training gaps (default %(default)s: the dataset's, recorded by step 4; 50 for "
+        "Market-1501 and DukeMTMC-reID, as the paper)",
     )
 
 

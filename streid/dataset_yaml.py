@@ -10,7 +10,8 @@ The keys (all times in the dataset's own unit, ``unit``):
 - ``key``, ``title``: the dataset's short and long names;
 - ``num_cameras``: cameras 1..C of the camera-pair histograms;
 - ``interval``: time units per time-gap bin; ``num_bins``: bins per camera pair;
-- ``smooth``: the default Parzen sigma of steps 5-6, in bins;
+- ``smooth``: the default Parzen sigma of steps 5-6, in bins, or ``auto``: the one step 4
+  chooses from the training gaps (:mod:`streid.bandwidth`);
 - ``unit``: what the times count ("frames", "seconds", ...);
 - ``pattern``: regex of a prepared file name with the named groups ``person``, ``camera``,
   ``frame`` and optionally ``session``; ``pattern_format``: the same for people;
@@ -38,7 +39,7 @@ REQUIRED = {
     "num_cameras": (int, "a positive whole number"),
     "interval": ((int, float), "a positive number of time units per bin"),
     "num_bins": (int, "a positive whole number"),
-    "smooth": ((int, float), "a positive Parzen sigma, in bins"),
+    "smooth": ((int, float, str), "a positive Parzen sigma in bins, or auto"),
     "pattern": (str, "a regex of the prepared file names"),
 }
 RECORD_KEYS = ("cameras", "session_labels", "persons")
@@ -86,11 +87,12 @@ def spec_from_dict(data, source: str) -> DatasetSpec:
         value = data.get(key)
         if value is None:
             raise UserError(f"{source} has no {key!r}: expected {what}")
-        if (
-            not isinstance(value, kind)
-            or isinstance(value, bool)
-            or (kind is not str and value <= 0)
-        ):
+        bad = not isinstance(value, kind) or isinstance(value, bool)
+        if isinstance(value, str):
+            bad = bad or (key == "smooth" and value != "auto")
+        elif not bad:
+            bad = value <= 0
+        if bad:
             raise UserError(f"{source}: {key} is {value!r}, expected {what}")
     try:
         pattern = re.compile(data["pattern"])

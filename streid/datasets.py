@@ -91,7 +91,8 @@ class DatasetSpec:
             and DukeMTMC-reID (Market-1501 has 6 cameras; its rows 7 and 8 stay empty).
         num_bins: time-gap bins per camera pair.
         interval: time units (frames) per time-gap bin.
-        smooth: the default Parzen sigma, in bins.
+        smooth: the default Parzen sigma, in bins, or "auto" (chosen by step 4 from the
+            training gaps).
         unit: what the times count ("frames", "seconds"), for messages.
         pattern: regex of a prepared file name, with the named groups ``person``,
             ``camera``, ``frame`` and optionally ``session``.
@@ -111,7 +112,7 @@ class DatasetSpec:
     num_cameras: int
     num_bins: int
     interval: float
-    smooth: float = PAPER_SMOOTH
+    smooth: float | str = PAPER_SMOOTH
     unit: str = "frames"
     pattern: re.Pattern
     pattern_format: str

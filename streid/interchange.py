@@ -33,13 +33,14 @@ from .artifacts import (
     savemat_atomic,
 )
 from .datasets import FRAMES_PER_BIN, PAPER_SMOOTH
-from .errors import UserError
+from .errors import UserError, note
 from .st_model import SpatialTemporalModel
 
 SPLITS = ("query", "gallery")
 FIELDS = ("f", "label", "cam", "frames")  # the original's keys: <split>_<field>
 FEATURE_KEYS = tuple(f"{split}_{field}" for split in SPLITS for field in FIELDS)
 SESSION_KEYS = tuple(f"{split}_session" for split in SPLITS)
+AUTO = "auto"  # --smooth auto
 
 
 @dataclass
@@ -212,17 +213,20 @@ class Distribution(NamedTuple):
         interval: time units per bin (files from the original, without it, used 100).
         smooth: the dataset's default Parzen sigma in bins (files without it: 50); an int
             when whole, so that step 5 prints it as the original did.
+        smooth_auto: the sigma chosen from the training gaps (:mod:`streid.bandwidth`),
+            or None (files written before it existed).
     """
 
     histograms: np.ndarray
     interval: float
     smooth: float
+    smooth_auto: float | None = None
 
 
 def load_distribution(name: str) -> Distribution:
     """Read and check ``model/<name>/pytorch_result2.mat``."""
     path = Run(name).existing(DISTRIBUTION_FILE)
-    data = loadmat_checked(path, ("distribution",), optional=("interval", "smooth"))
+    data = loadmat_checked(path, ("distribution",), optional=("interval", "smooth", "smooth_auto"))
     dist = np.asarray(data["distribution"], dtype=np.float64)
     if dist.ndim != 3 or dist.shape[0] != dist.shape[1] or 0 in dist.shape:
         raise UserError(
@@ -233,31 +237,62 @@ def load_distribution(name: str) -> Distribution:
     interval = float(np.ravel(data.get("interval", FRAMES_PER_BIN))[0])
     if not interval > 0:
         raise UserError(f"{path}: interval must be a positive number of frames, got {interval}")
-    smooth = float(np.ravel(data.get("smooth", PAPER_SMOOTH))[0])
-    if not smooth > 0:
-        raise UserError(f"{path}: smooth must be a positive number of bins, got {smooth}")
-    return Distribution(dist, interval, int(smooth) if smooth.is_integer() else smooth)
+    smooth, auto = (
+        _bins(path, key, data.get(key, default))
+        for key, default in (("smooth", PAPER_SMOOTH), ("smooth_auto", None))
+    )
+    return Distribution(dist, interval, smooth, auto)
 
 
-def save_distribution(path: str | os.PathLike, distribution: np.ndarray, interval, smooth):
-    """Write ``pytorch_result2.mat``: the original's ``distribution`` key, plus ``interval``
-    and ``smooth``."""
-    # Deviation from the original: the time units per bin and the dataset's Parzen width are
-    # recorded beside the histograms, so steps 5-6 need not assume them; files without the
-    # keys are read with the original's 100 frames and 50 bins.
+def _bins(path, key: str, value):
+    """A recorded sigma: a positive number of bins, an int when whole; None stays None."""
+    if value is None:
+        return None
+    value = float(np.ravel(value)[0])
+    if not value > 0:
+        raise UserError(f"{path}: {key} must be a positive number of bins, got {value}")
+    return int(value) if value.is_integer() else value
+
+
+def save_distribution(path, distribution: np.ndarray, interval, smooth, smooth_auto=None):
+    """Write ``pytorch_result2.mat``: the original's ``distribution`` key, plus ``interval``,
+    ``smooth`` and, where chosen, ``smooth_auto``."""
+    # Deviation from the original: the time units per bin, the dataset's Parzen width and the
+    # width chosen from the training gaps are recorded beside the histograms, so steps 5-6
+    # need not assume them; files without the keys are read with the original's 100 frames
+    # and 50 bins.
     mdict = {"distribution": distribution, "interval": float(interval), "smooth": float(smooth)}
+    if smooth_auto is not None:
+        mdict["smooth_auto"] = float(smooth_auto)
     savemat_atomic(path, mdict)
 
 
-def load_st_model(name: str, smooth: float | None = None) -> tuple[SpatialTemporalModel, float]:
+def load_st_model(name: str, smooth=None) -> tuple[SpatialTemporalModel, float]:
     """The smoothed spatial-temporal model of run ``name``.
 
     Args:
-        smooth: the Parzen sigma in bins (``--smooth``); None for the one step 4 recorded.
+        smooth: the Parzen sigma in bins (``--smooth``); None for the dataset's, as step 4
+            recorded it; ``"auto"`` for the one step 4 chose from the training gaps.
 
     Returns:
         (model, the sigma used).
     """
     dist = load_distribution(name)
-    sigma = dist.smooth if smooth is None else smooth
+    sigma = resolve_smooth(dist, smooth, name)
     return SpatialTemporalModel.from_histograms(dist.histograms, sigma, dist.interval), sigma
+
+
+def resolve_smooth(dist: Distribution, smooth, name: str):
+    """The sigma ``--smooth`` asks for: a number, the dataset's (None) or step 4's choice
+    (``"auto"``, announced with a note)."""
+    if smooth is None:
+        return dist.smooth
+    if smooth != AUTO:
+        return smooth
+    if dist.smooth_auto is None:
+        raise UserError(
+            f"--smooth auto: {Run(name).distribution} has no sigma chosen from the training "
+            f"gaps (it was written before it was recorded): run step 4 again"
+        )
+    note(f"--smooth auto: sigma {dist.smooth_auto} bins, chosen by step 4 from the training gaps")
+    return dist.smooth_auto

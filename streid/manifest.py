@@ -14,7 +14,8 @@ Unless ``--interval`` and ``--num_bins`` are given, they are derived from the tr
 (the gaps step 4 counts: between the mean times of a walk in two cameras): ``interval`` is
 the largest of 1, 2, 5 x 10^k at most the longest gap / 2000 (at least 1 for integer times),
 and ``num_bins`` covers twice the longest gap. For Market-1501 this rule gives its 100 frames
-per bin, and 5,077 bins where the original has 5,000.
+per bin, and 5,077 bins where the original has 5,000. Unless ``--smooth`` is given, the
+default Parzen width is ``auto``: step 4 chooses it from the training gaps.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import IMG_EXTENSIONS, PAPER_SMOOTH, DatasetSpec
+from .datasets import IMG_EXTENSIONS, DatasetSpec
 from .errors import UserError, note
 from .preparation import Job, with_validation
 from .st_model import mean_frames, walks
@@ -177,8 +178,9 @@ def manifest_dataset(
     """The spec and the prepare jobs of a manifest (see the module docstring).
 
     Args:
-        interval, num_bins, smooth: the dataset's settings; derived (interval, num_bins) or
-            the paper's 50 (smooth) where None.
+        interval, num_bins, smooth: the dataset's settings; derived where None (smooth:
+            "auto", chosen by step 4 from the training gaps, since the times are the
+            network's own).
     """
     rows, has_sessions = read_manifest(csv_path, images)
     if any(r.person == "-1" for r in rows if r.split == "train"):
@@ -202,7 +204,7 @@ def manifest_dataset(
         num_cameras=len(cameras),
         num_bins=int(num_bins),
         interval=interval,
-        smooth=smooth or PAPER_SMOOTH,
+        smooth=smooth or "auto",
         unit="frames" if integer else "seconds",
         pattern=_pattern(has_sessions),
         pattern_format="P_cC_sS_tT_R.ext" if has_sessions else "P_cC_tT_R.ext",

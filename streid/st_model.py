@@ -95,6 +95,34 @@ def walks(labels: np.ndarray, sessions: np.ndarray | None) -> np.ndarray:
     return np.unique(pairs, axis=0, return_inverse=True)[1].ravel()
 
 
+def walk_gaps(labels, cams, frames, num_cameras: int, sessions=None):
+    """Every time gap step 4 counts, one per walk seen by two cameras.
+
+    For each walk (an identity, or with sessions an identity within one session) and camera,
+    the mean frame of its images (:func:`mean_frames`); for each walk seen in both cameras
+    j < k, the gap between the two means, counted for the pair (later camera, earlier
+    camera): ``[j][k]`` if the mean in j is later, else ``[k][j]`` (ties go to ``[k][j]``).
+
+    Returns:
+        (persons, later, earlier, gap): the walk's label, the 0-based cameras and the gap
+        (>= 0) of each, walk by walk.
+    """
+    if sessions is not None and len(sessions) != len(labels):
+        raise ValueError("one session id per image expected")
+    walk = walks(labels, sessions)
+    mean, counts = mean_frames(walk, cams, frames, num_cameras)
+    j, k = np.triu_indices(num_cameras, k=1)  # all camera pairs j < k
+    seen = (counts[:, j] > 0) & (counts[:, k] > 0)  # (walks, pairs)
+    mean_j, mean_k = mean[:, j], mean[:, k]
+    j_later = mean_j > mean_k
+    gap = np.where(j_later, mean_j - mean_k, mean_k - mean_j)[seen]
+    later = np.where(j_later, j, k)[seen]
+    earlier = np.where(j_later, k, j)[seen]
+    person_of_walk = np.zeros(mean.shape[0], dtype=np.int64)
+    person_of_walk[walk] = np.asarray(labels)
+    return person_of_walk[np.nonzero(seen)[0]], later, earlier, gap
+
+
 def camera_pair_histograms(
     labels: np.ndarray,
     cams: np.ndarray,
@@ -106,11 +134,8 @@ def camera_pair_histograms(
 ) -> np.ndarray:
     """Step 4: the normalised time-gap histogram of every ordered camera pair.
 
-    For each walk (an identity, or with sessions an identity within one session) and camera,
-    the mean frame of its images (:func:`mean_frames`). For each walk seen in both cameras
-    j < k, the gap between the two means falls in bin ``int(gap / interval)`` of ``[j][k]``
-    if the mean in j is later, else of ``[k][j]`` (ties go to ``[k][j]``). Each histogram is
-    then divided by ``its sum + 1e-7``.
+    Each gap of :func:`walk_gaps` falls in bin ``int(gap / interval)`` of its camera pair;
+    each histogram is then divided by ``its sum + 1e-7``.
 
     Args:
         labels: (N,) class index of each training image, 0..K-1 (ImageFolder targets).
@@ -126,14 +151,7 @@ def camera_pair_histograms(
     Raises:
         UserError: empty input, a camera id out of range, or a gap beyond the last bin.
     """
-    if sessions is not None and len(sessions) != len(labels):
-        raise ValueError("one session id per image expected")
-    mean, counts = mean_frames(walks(labels, sessions), cams, frames, num_cameras)
-    j, k = np.triu_indices(num_cameras, k=1)  # all camera pairs j < k
-    seen = (counts[:, j] > 0) & (counts[:, k] > 0)  # (classes, pairs)
-    mean_j, mean_k = mean[:, j], mean[:, k]
-    j_later = mean_j > mean_k
-    gap = np.where(j_later, mean_j - mean_k, mean_k - mean_j)[seen]
+    _, later, earlier, gap = walk_gaps(labels, cams, frames, num_cameras, sessions)
     bins = (gap / interval).astype(np.int64)
     if bins.size and bins.max() >= num_bins:
         raise UserError(
@@ -141,8 +159,11 @@ def camera_pair_histograms(
             f"bins of {interval:g}; check the times of train_all/ (or the dataset's "
             f"interval and num_bins)"
         )
-    later = np.where(j_later, j, k)[seen]
-    earlier = np.where(j_later, k, j)[seen]
+    return gap_histograms(later, earlier, bins, num_cameras, num_bins)
+
+
+def gap_histograms(later, earlier, bins, num_cameras: int, num_bins: int) -> np.ndarray:
+    """The histograms of the given gaps (camera pairs and bins), normalised as step 4's."""
     flat = (later * num_cameras + earlier) * num_bins + bins
     hist = np.bincount(flat, minlength=num_cameras * num_cameras * num_bins).astype(np.float64)
     hist = hist.reshape(num_cameras, num_cameras, num_bins)

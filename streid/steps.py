@@ -15,8 +15,9 @@ import numpy as np
 from . import cli
 from .all_scores import FeatureColumns
 from .artifacts import ALL_SCORES_FILE, Run
+from .bandwidth import choose_sigma
 from .dataset_yaml import resolve_spec
-from .datasets import DatasetSpec, image_folder
+from .datasets import PAPER_SMOOTH, DatasetSpec, image_folder
 from .errors import UserError
 from .evaluation import RankingEvaluator
 from .fusion import Fusion
@@ -62,8 +63,13 @@ def gen_st_model_main(builtin: DatasetSpec | None, description: str, argv=None) 
         spec.interval,
         sessions=names.sessions,
     )
+    auto, _ = choose_sigma(
+        targets, names.cams, names.frames, spec.num_cameras, spec.num_bins, spec.interval,
+        names.sessions,
+    )  # fmt: skip
+    smooth = spec.smooth if spec.smooth != "auto" else auto or PAPER_SMOOTH
     out = Run(args.name).distribution
-    save_distribution(out, distribution, spec.interval, spec.smooth)
+    save_distribution(out, distribution, spec.interval, smooth, auto)
     walks = ""
     if names.sessions is not None:
         count = len(np.unique(np.stack([targets, names.sessions]), axis=1).T)
@@ -72,7 +78,7 @@ def gen_st_model_main(builtin: DatasetSpec | None, description: str, argv=None) 
     print(
         f"wrote {out}: {spec.num_cameras}x{spec.num_cameras} camera pairs x {spec.num_bins} "
         f"bins of {spec.interval} {spec.unit}, from {len(paths)} images of {len(classes)} "
-        f"identities{walks}"
+        f"identities{walks}; sigma {smooth} bins by default (auto: {auto})"
     )
     return out
 

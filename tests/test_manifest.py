@@ -15,6 +15,7 @@ import gen_st_model_market
 import prepare
 import test_st
 import train
+from streid.bandwidth import CANDIDATES
 from streid.dataset_yaml import DATASET_FILE, read_spec
 from streid.datasets import MARKET, image_folder
 from streid.demo import look_of, render
@@ -69,7 +70,7 @@ def test_labels_times_and_sessions_come_through(tmp_path, monkeypatch, capsys):
     assert record["session_labels"] == ["mon", "tue"] and record["unit"] == "seconds"
     # The longest training gap is alice's, gate to stairs on Monday: 48.5 s, so
     # 48.5 / 2000 -> 0.02 s per bin and 2 x 48.5 / 0.02 = 4850 bins.
-    assert (record["interval"], record["num_bins"], record["smooth"]) == (0.02, 4850, 50)
+    assert (record["interval"], record["num_bins"], record["smooth"]) == (0.02, 4850, "auto")
     spec = read_spec(out)
     expected = {}
     for _, person, camera, time, split, session in ROWS:
@@ -97,7 +98,8 @@ def test_labels_times_and_sessions_come_through(tmp_path, monkeypatch, capsys):
         dist.histograms,
         ref.histograms_with_sessions(labels, sessions, cams, times, 3, 4850, 0.02),
     )
-    assert (dist.interval, dist.smooth) == (0.02, 50)
+    # The network's own time units: the default sigma is the one chosen from its gaps.
+    assert dist.interval == 0.02 and dist.smooth == dist.smooth_auto in CANDIDATES
 
 
 def test_number_labels_sort_as_numbers(tmp_path, monkeypatch):
@@ -183,7 +185,7 @@ def test_market_through_the_new_path_gives_the_same_model(tmp_path, monkeypatch)
     gen_st_model_market.main(["--name", "old"])
     new, old = load_distribution("new"), load_distribution("old")
     np.testing.assert_array_equal(new.histograms, old.histograms)
-    assert new[1:] == old[1:] == (100, 50)
+    assert new[1:] == old[1:] == (100, 50, 150)  # 150: the sigma chosen from these gaps
     assert type(new.smooth) is int  # so that step 5 prints "alpha,smooth: 5 50"
 
 
