@@ -11,7 +11,7 @@ model/<name>/pytorch_result2.mat (step 4), prints the original's line
 from streid import cli
 from streid.artifacts import Run, savemat_atomic
 from streid.cli import entry_point
-from streid.evaluation import evaluate_features
+from streid.evaluation import TIES, evaluate_features
 from streid.fusion import STREAMS
 from streid.interchange import load_features, load_st_model
 
@@ -25,13 +25,21 @@ def main(argv=None):
         "--stream",
         default="joint",
         choices=STREAMS,
-        help="rank by the joint score, or by the visual or the spatial-temporal stream alone",
+        help="rank by the joint score, by the visual or the spatial-temporal stream alone, or "
+        "by the product of the two (Eqn. 5)",
+    )
+    parser.add_argument(
+        "--ties",
+        default="argsort",
+        choices=TIES,
+        help="tied scores in np.argsort's order, as the original, or CMC and mAP expected "
+        "over every order of them",
     )
     args = parser.parse_args(argv)
 
     features = load_features(args.name)
     st, smooth = load_st_model(args.name, args.smooth)
-    metrics = evaluate_features(features, st, cli.fusion_of(args), args.stream)
+    metrics = evaluate_features(features, st, cli.fusion_of(args), args.stream, ties=args.ties)
     print(metrics.summary())
     print("alpha,smooth:", args.alpha, smooth)
     savemat_atomic(Run(args.name).cmc(args.stream, args.alpha), {"CMC": metrics.cmc})

@@ -233,6 +233,21 @@ class RankingEvaluator:
         return Metrics(cmc=cmc, mAP=total / num_queries, ap=ap, first_good=first)
 
 
+TIES = ("argsort", "expected")
+
+
+def make_evaluator(gallery_labels, gallery_cams, descending: bool = True, ties="argsort"):
+    """A :class:`RankingEvaluator`, or for ``ties="expected"`` a
+    :class:`streid.ties.ExpectedEvaluator`."""
+    if ties == "argsort":
+        return RankingEvaluator(gallery_labels, gallery_cams, descending=descending)
+    if ties != "expected":
+        raise ValueError(f"unknown ties {ties!r}, expected one of {TIES}")
+    from .ties import ExpectedEvaluator  # it builds on this module
+
+    return ExpectedEvaluator(gallery_labels, gallery_cams, descending=descending)
+
+
 def evaluate(
     score_block,
     query_labels,
@@ -243,6 +258,7 @@ def evaluate(
     descending: bool = True,
     block_size: int = 256,
     desc: str = "evaluating",
+    ties: str = "argsort",
 ) -> Metrics:
     """Rank the gallery for every query, block by block, and compute CMC and mAP.
 
@@ -254,8 +270,10 @@ def evaluate(
         descending: True for scores (step 5), False for distances (step 6).
         block_size: queries per block.
         desc: label of the progress bar.
+        ties: "argsort", the original's order of tied scores, or "expected": CMC and AP
+            averaged over every order of them (:mod:`streid.ties`).
     """
-    evaluator = RankingEvaluator(gallery_labels, gallery_cams, descending=descending)
+    evaluator = make_evaluator(gallery_labels, gallery_cams, descending, ties)
     num_queries = len(query_labels)
     starts = range(0, num_queries, block_size)
     with tqdm(starts, desc=desc, unit="block", leave=False, disable=None) as bar:
@@ -266,7 +284,7 @@ def evaluate(
 
 
 def evaluate_features(
-    features, st: SpatialTemporalModel, fusion, stream: str = "joint", block_size=256
+    features, st: SpatialTemporalModel, fusion, stream="joint", block_size=256, ties="argsort"
 ):
     """Step 5: rank the gallery for every query by ``stream`` and compute CMC and mAP.
 
@@ -275,8 +293,9 @@ def evaluate_features(
             features are L2-normalised here, as the original does.
         st: the smoothed spatial-temporal model.
         fusion: the joint metric's parameters (:class:`streid.fusion.Fusion`, or alpha).
-        stream: "joint", "visual" or "st" (see :func:`streid.st_model.pair_scores`).
+        stream: "joint", "visual", "st" or "product" (:func:`streid.fusion.pair_scores`).
         block_size: queries ranked at a time; bounds memory, does not change the result.
+        ties: "argsort" (the original's) or "expected" (see :func:`evaluate`).
     """
     st.check_cameras(features.query.cams, "query_cam", queries=True)
     st.check_cameras(features.gallery.cams, "gallery_cam")
@@ -290,6 +309,7 @@ def evaluate_features(
         gallery.cams,
         block_size=block_size,
         desc=f"ranking ({stream})",
+        ties=ties,
     )
 
 
