@@ -15,6 +15,7 @@ here and nowhere else (:class:`Run` gives their paths):
 ``all_scores.mat``         step 6.1  ``all_scores``: joint scores of [query; gallery] pairs
 ``st_distribution.png``    picture   the time-gap distributions (plot_st_distribution.py)
 ``rank_list.png``          picture   rank lists of a few queries (plot_rank_list.py)
+``figure4.png``, ``.csv``  picture   the paper's Figure 4 on the run (figure4.py)
 =========================  ========  ========================================================
 
 The schemas of the interchange files ``pytorch_result.mat`` and ``pytorch_result2.mat`` and
@@ -62,6 +63,7 @@ CMC_FILES = {
 ALL_SCORES_FILE = "all_scores.mat"
 ST_PICTURE_FILE = "st_distribution.png"
 RANK_LIST_FILE = "rank_list.png"
+FIGURE4_FILES = ("figure4.png", "figure4.csv")  # figure4.py
 
 # Which step writes each file, for the "missing file" messages.
 MADE_BY = {
@@ -128,6 +130,14 @@ class Run:
     @property
     def rank_list(self) -> Path:
         return self.path / RANK_LIST_FILE
+
+    @property
+    def figure4_png(self) -> Path:
+        return self.path / FIGURE4_FILES[0]
+
+    @property
+    def figure4_csv(self) -> Path:
+        return self.path / FIGURE4_FILES[1]
 
     def require(self) -> Run:
         """This run; UserError if its folder does not exist."""

@@ -127,3 +127,50 @@ def plot_rank_lists(rows, path, top: int = 10, size=(64, 128)) -> None:
                 canvas.paste(_tile(image, size, GREEN if good else RED), (x0 + k * w, y))
     with atomic_output(path, suffix=os.path.splitext(str(path))[1] or ".png") as tmp:
         canvas.save(tmp)
+
+
+def plot_figure4(points, path, title: str, paper: dict, cmc_ranks: int = 20) -> None:
+    """The paper's Figure 4 laid out in five panels, with its published points.
+
+    Args:
+        points: :class:`streid.figure4.Point` of panels a-e.
+        paper: {(panel, curve): published rank-1 in %}, drawn as crosses at rank 1.
+    """
+    fig = Figure(figsize=(15, 8.5), layout="constrained")
+    axes = dict(zip("abcdef", fig.subplots(2, 3).ravel(), strict=True))
+    styles = {"st": "tab:green", "visual": "tab:blue", "joint": "tab:red", "product": "tab:orange"}
+    names = {"st": "ST stream only", "visual": "visual stream only", "joint": "joint metric",
+             "product": "Eqn. 5 baseline (product)"}  # fmt: skip
+    for panel in "ab":
+        ax = axes[panel]
+        for p in (p for p in points if p.panel == panel):
+            ranks = np.arange(1, cmc_ranks + 1)
+            cmc = 100 * p.metrics.cmc[:cmc_ranks]
+            ax.plot(ranks[: len(cmc)], cmc, color=styles[p.curve], label=names[p.curve])
+            if (panel, p.curve) in paper:
+                ax.plot(1, paper[panel, p.curve], "x", color=styles[p.curve], ms=9, mew=2)
+        ax.set(xlabel="rank", ylabel="CMC (%)", xticks=[1, 5, 10, 15, 20])
+        ax.set_title(f"({panel}) " + ("the two streams" if panel == "a" else "fusions"))
+        ax.legend(fontsize=8, title="x: the paper's rank-1 (Duke)", title_fontsize=7)
+    for panel, label in (("c", "lambda"), ("d", "gamma")):
+        ax = axes[panel]
+        for curve, colour in ((f"{label}0", "tab:blue"), (f"{label}1", "tab:green")):
+            ps = [p for p in points if p.panel == panel and p.curve == curve]
+            ax.plot([p.value for p in ps], [100 * p.metrics.cmc[0] for p in ps], "o-",
+                    color=colour, ms=3, label=curve)  # fmt: skip
+        ax.axhline(paper.get(("a", "joint"), np.nan), color="0.6", ls=":", lw=1,
+                   label="the paper's joint rank-1 (Duke)")  # fmt: skip
+        ax.set(xlabel=label, ylabel="rank-1 (%)", title=f"({panel}) rank-1 against {label}")
+        ax.legend(fontsize=8)
+    ax = axes["e"]
+    ps = [p for p in points if p.panel == "e"]
+    sigmas = [p.value for p in ps]
+    ax.plot(sigmas, [100 * p.metrics.cmc[0] for p in ps], "o-", ms=3, label="rank-1")
+    ax.plot(sigmas, [100 * p.metrics.mAP for p in ps], "s-", ms=3, label="mAP")
+    ax.set_xscale("log")
+    ax.set(xlabel="Parzen sigma (bins)", ylabel="%", title="(e) beyond the paper: sigma")
+    ax.legend(fontsize=8)
+    axes["f"].set_axis_off()
+    axes["f"].text(0, 0.5, title, fontsize=9, va="center", wrap=True)
+    with atomic_output(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
