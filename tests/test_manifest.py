@@ -260,7 +260,8 @@ def test_steps_1_to_5_from_a_manifest(tmp_path, monkeypatch, capsys):
     evaluate_st.main(["--name", "mine"])
     out = capsys.readouterr().out.splitlines()
     assert re.fullmatch(r"top1:\S+ top5:\S+ top10:\S+ mAP:\S+", out[0])
-    assert out[1] == "alpha,smooth: 5 50"
+    # The manifest's sigma is the one step 4 chose from its training gaps.
+    assert out[1] == f"alpha,smooth: 5 {load_distribution('mine').smooth_auto}"
     saved = scipy.io.loadmat(tmp_path / "model/mine/pytorch_result.mat")
     assert saved["query_session"].shape == (1, 6) and saved["gallery_frames"].dtype == float
     assert set(saved["query_label"].ravel()) == {7, 8, 9, 10}
