@@ -4,6 +4,7 @@ original-style loops.
 
     python -m benchmarks.bench_rerank            # about 3 minutes on 2 cores, 2.2 GB of disk
     python -m benchmarks.bench_rerank --msmt17   # and MSMT17: about 8 minutes more
+    python -m benchmarks.bench_rerank --msmt17 --gpu_ids 0   # --from_features's scores on GPU 0
 
 N = 3,368 queries + 19,732 gallery = 23,100 images with the real Market-1501 names and
 simulated 512-d features. Steps 6.1 (`gen_rerank_all_scores_mat.py`) and 6.2
@@ -44,6 +45,7 @@ def main(argv=None):
     parser.add_argument("--loop_rows", type=int, default=40, help="rows of the 6.1 loop timed")
     parser.add_argument("--dense_n", type=int, default=7000, help="N for the dense 6.2 reference")
     parser.add_argument("--msmt17", action="store_true", help="also at MSMT17 scale")
+    parser.add_argument("--gpu_ids", default="-1", help="--from_features's device (-1: CPU)")
     args = parser.parse_args(argv)
 
     distribution = real_histograms(MARKET)
@@ -53,7 +55,7 @@ def main(argv=None):
 
     print(f"Step 6 at Market-1501 scale: N = {n:,} images, 512-d features, real names")
     (t61, rss61, size), (t62, rss62, lines), (t_ff, rss_ff, lines_ff) = market_processes(
-        features, distribution
+        features, distribution, args.gpu_ids
     )
 
     # The original's 6.1: one row at a time, a Python loop over N for the spatial-temporal
@@ -83,7 +85,7 @@ def main(argv=None):
     print(f"{'':<34}{lines[-1]}")
     agree = "the same line" if lines_ff[-1] == lines[-1] else "ANOTHER LINE"
     print(
-        f"{'6.2 --from_features (no file)':<34}{t_ff:>8.1f}s{rss_ff:>8.2f}GB  "
+        f"{'6.2 --from_features' + gpu_label(args.gpu_ids):<34}{t_ff:>8.1f}s{rss_ff:>8.2f}GB  "
         f"{agree} as 6.1 + 6.2 ({t61 + t62:.1f}s together)"
     )
     same = "identical result" if np.array_equal(fast, dense) else "RESULTS DIFFER"
@@ -92,11 +94,11 @@ def main(argv=None):
         f"{t_dense:.1f}s, {t_dense / t_fast:.0f}x, {same}"
     )
     if args.msmt17:
-        msmt17_scale()
+        msmt17_scale(args.gpu_ids)
     return 0
 
 
-def msmt17_scale() -> None:
+def msmt17_scale(gpu_ids: str) -> None:
     """``evaluate_rerank.py --from_features`` at MSMT17 scale: time, memory, files."""
     features = real_feature_set(MSMT17, dim=512, seed=1)
     n = len(features.query) + len(features.gallery)
@@ -107,16 +109,22 @@ def msmt17_scale() -> None:
         del features
         before = {p: p.stat().st_mtime_ns for p in Path(tmp).rglob("*")}
         command = [sys.executable, str(ROOT / "evaluate_rerank.py"), "--name", "bench"]
-        wall, rss, lines = run_process([*command, "--from_features"], tmp)
+        wall, rss, lines = run_process([*command, "--from_features", "--gpu_ids", gpu_ids], tmp)
         written = [p for p in Path(tmp).rglob("*") if before.get(p) != p.stat().st_mtime_ns]
         largest = max((p.stat().st_size for p in written if p.is_file()), default=0)
     print(
-        f"{'6.2 --from_features':<34}{wall / 60:>7.1f}min{rss:>7.2f}GB  goals < 15 min, < 6 GB; "
+        f"{'6.2 --from_features' + gpu_label(gpu_ids):<34}{wall / 60:>7.1f}min{rss:>7.2f}GB  "
+        "goals < 15 min, < 6 GB; "
         f"{len(written)} files written, the largest {largest / 1e6:.1f} MB\n{'':<34}{lines[-1]}"
     )
 
 
-def market_processes(features, distribution):
+def gpu_label(gpu_ids: str) -> str:
+    """How a --from_features row names its device."""
+    return "" if gpu_ids == "-1" else f" (GPU {gpu_ids})"
+
+
+def market_processes(features, distribution, gpu_ids: str):
     """Steps 6.1 and 6.2, then 6.2 --from_features, as processes: (seconds, peak RSS in GB,
     and the size of all_scores.mat in GB or the output lines) of each."""
     python = [sys.executable]
@@ -129,7 +137,7 @@ def market_processes(features, distribution):
         rerank = [*python, str(ROOT / "evaluate_rerank_market.py"), "--name", "bench"]
         step62 = run_process(rerank, tmp)
         (run / "all_scores.mat").unlink()
-        from_features = run_process([*rerank, "--from_features"], tmp)
+        from_features = run_process([*rerank, "--from_features", "--gpu_ids", gpu_ids], tmp)
     return (t61, rss61, size), step62, from_features
 
 

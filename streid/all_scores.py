@@ -31,15 +31,26 @@ class FeatureColumns:
         st: the smoothed spatial-temporal model.
         fusion: the joint metric's parameters (:class:`streid.fusion.Fusion`, or alpha).
         dtype: of the scores handed out: float32, as step 6.1 writes them.
+        device: a torch device to compute the column blocks on
+            (:class:`streid.device_scores.DeviceScores`: the same numbers to about 1e-7),
+            or None for NumPy on the CPU, in step 6.1's chunks (the same bits).
     """
 
-    def __init__(self, features: FeatureSet, st: SpatialTemporalModel, fusion, dtype=np.float32):
+    def __init__(
+        self, features: FeatureSet, st: SpatialTemporalModel, fusion, dtype=np.float32,
+        device=None,
+    ):  # fmt: skip
         self.everyone = Split.concatenate([features.query, features.gallery])
         normalize_rows(self.everyone.features, out=self.everyone.features)
         self.st, self.fusion = st, fusion
         num = len(self.everyone)
         self.shape, self.dtype = (num, num), np.dtype(dtype)
         self._last: tuple[int, np.ndarray] | None = None
+        self._device = None
+        if device is not None:
+            from .device_scores import DeviceScores  # torch only where a device is asked for
+
+            self._device = DeviceScores(self.everyone, st, fusion, device)
 
     def chunk(self, c0: int) -> np.ndarray:
         """``S[:, c0:c0 + CHUNK].T`` for ``c0`` a multiple of ``CHUNK``."""
@@ -51,6 +62,8 @@ class FeatureColumns:
 
     def columns_t(self, j0: int, j1: int) -> np.ndarray:
         """``S[:, j0:j1].T``, (j1 - j0, N), from the aligned chunks that cover it."""
+        if self._device is not None:
+            return self._device.columns_t(j0, j1, self.dtype)
         first = j0 // CHUNK * CHUNK
         parts = [self.chunk(c) for c in range(first, j1, CHUNK)]
         whole = parts[0] if len(parts) == 1 else np.concatenate(parts)

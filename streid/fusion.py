@@ -37,11 +37,12 @@ class Fusion:
         return value if isinstance(value, Fusion) else cls(gamma0=value, gamma1=value)
 
 
-def visual_factor(similarity: np.ndarray, fusion: Fusion) -> np.ndarray:
-    """``f(s; lambda0, gamma0)``, in the similarity's precision as in the original."""
+def visual_factor(similarity, fusion: Fusion, exp=np.exp):
+    """``f(s; lambda0, gamma0)``, in the similarity's precision as in the original (``exp``:
+    ``torch.exp`` for a tensor)."""
     if fusion.lambda0 == 1:  # the original's expression, for the same bits
-        return 1 / (1 + np.exp(-fusion.gamma0 * similarity))
-    return 1 / (1 + fusion.lambda0 * np.exp(-fusion.gamma0 * similarity))
+        return 1 / (1 + exp(-fusion.gamma0 * similarity))
+    return 1 / (1 + fusion.lambda0 * exp(-fusion.gamma0 * similarity))
 
 
 def joint_scores(similarity: np.ndarray, st_index: np.ndarray, st: SpatialTemporalModel, fusion):

@@ -92,6 +92,8 @@ def _score_source(args) -> tuple[ColumnSource, Split, Split]:
                 "--alpha, --gamma0/1, --lambda0/1 and --smooth go with --from_features "
                 "(step 6.1 fixed them in all_scores.mat)"
             )
+        if args.gpu_ids.strip() != "-1":
+            raise UserError("--gpu_ids goes with --from_features (all_scores.mat is read)")
         features = load_features(args.name, with_features=False)
         query, gallery = features.query, features.gallery
         scores = MatColumns(Run(args.name).existing(ALL_SCORES_FILE), "all_scores")
@@ -108,7 +110,13 @@ def _score_source(args) -> tuple[ColumnSource, Split, Split]:
     st.check_cameras(features.query.cams, "query_cam", queries=True)
     st.check_cameras(features.gallery.cams, "gallery_cam")
     query, gallery = features.query, features.gallery
-    return FeatureColumns(features, st, cli.fusion_of(args)), query, gallery
+    device = None
+    if args.gpu_ids.strip() != "-1":
+        from .device import select_device  # torch only where a device is asked for
+
+        device = select_device(args.gpu_ids)
+        device = None if device.type == "cpu" else device  # the CPU: NumPy, step 6.1's bits
+    return FeatureColumns(features, st, cli.fusion_of(args), device=device), query, gallery
 
 
 def evaluate_rerank_main(description: str, argv=None):
@@ -130,6 +138,14 @@ def evaluate_rerank_main(description: str, argv=None):
         action="store_true",
         help="compute the joint scores from pytorch_result.mat and pytorch_result2.mat "
         "instead of reading all_scores.mat (step 6.1): no N x N file, bounded memory",
+    )
+    # Added: the original's step 6 has no device. The CPU stays the default.
+    parser.add_argument(
+        "--gpu_ids",
+        default="-1",
+        type=str,
+        help="with --from_features: compute the scores on this GPU (default -1: the CPU, "
+        "with step 6.1's bits; a GPU gives the same printed digits)",
     )
     cli.add_score_arguments(parser)  # --alpha 5, --smooth: with --from_features
     args = parser.parse_args(argv)
