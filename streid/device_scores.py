@@ -54,7 +54,8 @@ class DeviceScores:
         earlier = torch.where(q_later, g_cams, q_cams)
         gap = (q_frames - g_frames).abs()
         # int(gap / interval), as :func:`streid.st_model.time_gap_bins`.
-        bins = gap // self.interval if self.whole else (gap / self.interval).to(torch.int64)
+        # (In float64, as NumPy divides: torch would divide whole numbers in float32.)
+        bins = gap // self.interval if self.whole else (gap.double() / self.interval).long()
         st = self.st
         index = (later * st.num_cameras + earlier) * st.num_bins + bins
         inside = bins < st.num_bins

@@ -17,23 +17,29 @@ from tests.helpers import run_fails
 from tests.simulate import real_feature_set, real_histograms, write_run
 
 
-def random_case(seed, whole: bool, sessions: bool, num=260):
-    """Random features; frames on a coarse grid, so that equal frames (which decide which
-    camera is the later one) and gaps exactly at a bin edge or past the last bin occur."""
+def random_case(seed, whole: bool, sessions: bool, num=260, interval=10, step=5, bins=12):
+    """Random features; frames on a coarse grid (of ``step``), so that equal frames (which
+    decide which camera is the later one) and gaps exactly at a bin edge or past the last
+    bin occur."""
     rng = np.random.default_rng(seed)
     feats = rng.normal(size=(num, 16)).astype(np.float32)
-    frames = rng.integers(0, 40, num) * 5
+    frames = 10**6 + rng.integers(0, 40, num) * step
     frames = frames if whole else frames + rng.choice([0, 0.25, 0.5], num)
     split = Split(feats, rng.integers(0, 30, num), rng.integers(1, 5, num), frames,
                   rng.integers(0, 3, num) if sessions else None)  # fmt: skip
-    st = SpatialTemporalModel(smooth_histograms(rng.random((4, 4, 12)), 2.0), interval=10)
+    st = SpatialTemporalModel(smooth_histograms(rng.random((4, 4, bins)), 2.0), interval)
     return FeatureSet(split[:60], split[60:]), st
 
 
-@pytest.mark.parametrize("whole", [True, False])
-@pytest.mark.parametrize("sessions", [True, False])
-def test_table_index_is_the_numpy_lookup(whole, sessions):
-    features, st = random_case(3, whole, sessions)
+@pytest.mark.parametrize(
+    "whole, sessions, interval",
+    [(True, True, 10), (True, False, 10), (False, True, 10), (False, False, 10),
+     (True, False, 0.3), (False, False, 0.3)],
+)  # fmt: skip
+def test_table_index_is_the_numpy_lookup(whole, sessions, interval):
+    # Whole frames and a fractional interval: float32 would put 9 / 0.3 into bin 29.
+    step, bins = (1, 80) if interval == 0.3 else (5, 12)
+    features, st = random_case(3, whole, sessions, interval=interval, step=step, bins=bins)
     everyone = Split.concatenate([features.query, features.gallery])
     device = DeviceScores(everyone, st, 5, "cpu")
     e = everyone
