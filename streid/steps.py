@@ -144,7 +144,7 @@ def evaluate_rerank_main(description: str, argv=None):
         "--gpu_ids",
         default="-1",
         type=str,
-        help="with --from_features: compute the scores on this GPU (default -1: the CPU, "
+        help="with --from_features: compute the scores on this GPU (-1: the CPU, "
         "with step 6.1's bits; a GPU gives the same printed digits)",
     )
     cli.add_score_arguments(parser)  # --alpha 5, --smooth: with --from_features
