@@ -11,10 +11,20 @@ from streid.datasets import MSMT17
 from streid.errors import UserError
 from streid.evaluation import evaluate_features
 from streid.interchange import FeatureSet, Split, load_features, save_features
-from streid.st_model import SpatialTemporalModel, camera_pair_histograms, smooth_histograms
+from streid.st_model import (
+    SpatialTemporalModel,
+    camera_pair_histograms,
+    smooth_histograms,
+    walk_gaps,
+)
 from tests import reference as ref
 from tests.helpers import run_fails
 from tests.simulate import real_feature_set, real_names, write_run
+
+
+def test_one_session_per_image():
+    with pytest.raises(ValueError, match="one session id per image expected"):
+        walk_gaps(np.array([0, 0]), np.array([1, 2]), np.array([5, 9]), 2, np.array([0]))
 
 
 def test_two_sessions_are_not_one_walk():

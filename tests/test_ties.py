@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import evaluate_st
 from streid.datasets import DUKE
 from streid.evaluation import RankingEvaluator, evaluate_features
+from streid.fusion import pair_scores
 from streid.st_model import SpatialTemporalModel
 from streid.ties import ExpectedEvaluator
 from tests import reference as ref
@@ -92,3 +93,8 @@ def test_evaluate_st_ties_flag(tmp_path, monkeypatch, capsys):
     st = SpatialTemporalModel.from_histograms(real_histograms(DUKE), 50, 100)
     expected = evaluate_features(features, st, 5, "st", ties="expected")
     assert lines["expected"] == expected.summary()
+    # The same from the evaluator itself (by descending score, same-camera matches junk).
+    query, gallery = features.query, features.gallery
+    evaluator = ExpectedEvaluator(gallery.labels, gallery.cams)
+    evaluator.add(pair_scores(query, gallery, st, 5, "st"), query.labels, query.cams)
+    assert lines["expected"] == evaluator.result().summary()
