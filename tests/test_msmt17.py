@@ -43,7 +43,8 @@ def test_every_real_name_parses_as_sliced():
 
 
 def test_a_session_the_spec_does_not_know_is_named():
-    with pytest.raises(UserError, match="session '0304morning' is not one of the MSMT17"):
+    message = "file name '0000_045_12_0304morning_0006_2.jpg': session '0304morning' is not"
+    with pytest.raises(UserError, match=message):
         MSMT17.parse_names(["0000_045_12_0304morning_0006_2.jpg"])
 
 

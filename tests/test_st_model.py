@@ -135,3 +135,15 @@ def test_camera_without_histogram_row_is_rejected():
     st = SpatialTemporalModel(np.ones((8, 8, 3)), interval=100)
     with pytest.raises(UserError, match="^query_cam holds camera id 9, but .* cameras 1-8 only$"):
         st.check_cameras(np.array([1, 9]), "query_cam")
+
+
+def test_which_cameras_count_as_trained():
+    # Camera 2 is only ever the earlier camera of a pair, with little mass; cameras 3 and 4
+    # never appear in training.
+    table = np.zeros((4, 4, 5))
+    table[0, 1, 2] = 0.25
+    st = SpatialTemporalModel(table, 10)
+    st.check_cameras(np.array([1, 2, 1]), "query_cam", queries=True)
+    st.check_cameras(np.array([3, 4]), "gallery_cam")  # only a query camera must be trained
+    with pytest.raises(UserError, match="query_cam holds camera id 3, which never appears"):
+        st.check_cameras(np.array([1, 3, 4]), "query_cam", queries=True)
