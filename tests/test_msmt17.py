@@ -46,6 +46,8 @@ def test_a_session_the_spec_does_not_know_is_named():
     message = "file name '0000_045_12_0304morning_0006_2.jpg': session '0304morning' is not"
     with pytest.raises(UserError, match=message):
         MSMT17.parse_names(["0000_045_12_0304morning_0006_2.jpg"])
+    with pytest.raises(UserError, match="sessions 0113morning, 0113noon, 0113afternoon, "):
+        MSMT17.parse_names(["0000_045_12_0304morning_0006_2.jpg"])
 
 
 def test_real_training_histograms_equal_the_session_reference():
