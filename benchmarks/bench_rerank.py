@@ -3,7 +3,7 @@ of steps 6.1 and 6.2 and of re-ranking straight from the features, against the
 original-style loops.
 
     python -m benchmarks.bench_rerank            # about 3 minutes on 2 cores, 2.2 GB of disk
-    python -m benchmarks.bench_rerank --msmt17   # and MSMT17: about 8 minutes more
+    python -m benchmarks.bench_rerank --msmt17   # and MSMT17: about 7 minutes more
     python -m benchmarks.bench_rerank --msmt17 --gpu_ids 0   # --from_features's scores on GPU 0
 
 N = 3,368 queries + 19,732 gallery = 23,100 images with the real Market-1501 names and
