@@ -30,10 +30,11 @@ demo: venv
 
 # Mutation testing of the faithful computations (st_model, evaluation, rerank, datasets) with
 # the fast tests; configured in pyproject.toml ([tool.mutmut]). About 25 minutes on 2 cores.
-# Lists the surviving mutants (`mutmut show NAME` shows one) and prints the score.
+# Lists the surviving mutants (`mutmut show NAME` shows one) and prints the score. One thread
+# per worker: mutmut limits CPU time, and idle OpenMP threads spinning in torch would use it up.
 mutate: venv
 	rm -rf mutants
-	$(VENV)/bin/mutmut run
+	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run
 	$(VENV)/bin/mutmut results
 	@$(VENV)/bin/mutmut results --all true | awk -F': ' '{n[$$NF]++; t++} \
 		END {for (k in n) printf "%s: %d\n", k, n[k]; printf "score: %.1f%% killed of %d\n", 100 * n["killed"] / t, t}'
