@@ -29,7 +29,7 @@ demo: venv
 	$(PY) demo.py
 
 # Mutation testing of the faithful computations (st_model, evaluation, rerank, datasets) with
-# the fast tests; configured in pyproject.toml ([tool.mutmut]). About 25 minutes on 2 cores.
+# the fast tests; configured in pyproject.toml ([tool.mutmut]). About 30 minutes on 2 cores.
 # Lists the surviving mutants (`mutmut show NAME` shows one) and prints the score. One thread
 # per worker: mutmut limits CPU time, and idle OpenMP threads spinning in torch would use it up.
 mutate: venv
