@@ -13,7 +13,8 @@ from tests import reference as ref
 
 
 class FullSortEvaluator(RankingEvaluator):
-    """``RankingEvaluator.add`` as it was before: ``np.argsort`` of every full row (a copy)."""
+    """``RankingEvaluator.add`` as it was before: ``np.argsort`` of every full row, then the
+    same accumulation of AP and CMC."""
 
     def add(self, scores, query_labels, query_cams):
         order = np.argsort(-scores if self.descending else scores, axis=1)
@@ -23,22 +24,7 @@ class FullSortEvaluator(RankingEvaluator):
         position = np.cumsum(~junk, axis=1, dtype=np.int64) - 1  # rank after junk removal
 
         rows, cols = np.nonzero(good)  # row-major: each query's good images in rank order
-        r = position[rows, cols]
-        n_block = scores.shape[0]
-        ngood = np.bincount(rows, minlength=n_block)
-        start = np.cumsum(ngood) - ngood
-        i = np.arange(1, len(rows) + 1) - start[rows]  # 1-based index among the good
-        precision = i / (r + 1)
-        old_precision = np.ones_like(precision)
-        np.divide(i - 1, r, out=old_precision, where=r != 0)
-        terms = 1.0 / ngood[rows] * (old_precision + precision) / 2
-        self._ap.append(np.bincount(rows, weights=terms, minlength=n_block))
-
-        first = np.full(n_block, -1, dtype=np.int64)
-        has_good = ngood > 0
-        first[has_good] = r[start[has_good]]
-        self._first.append(first)
-        self._cmc_counts += np.bincount(first[has_good], minlength=len(self._cmc_counts))
+        self._accumulate(rows, position[rows, cols], scores.shape[0])
 
 
 def run(cls, scores, query, gallery, descending=True, block_size=None):
