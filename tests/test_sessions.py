@@ -23,7 +23,7 @@ from tests.simulate import real_feature_set, real_names, write_run
 
 
 def test_one_session_per_image():
-    with pytest.raises(ValueError, match="one session id per image expected"):
+    with pytest.raises(ValueError, match="^one session id per image expected$"):
         walk_gaps(np.array([0, 0]), np.array([1, 2]), np.array([5, 9]), 2, np.array([0]))
 
 
