@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from tqdm import tqdm
 
 from .evaluation import Metrics, make_evaluator
-from .fusion import Fusion, joint_scores, normalize_rows, product_scores
+from .fusion import Fusion, normalize_rows, stream_scores
 from .interchange import FeatureSet
 from .st_model import SpatialTemporalModel
 
@@ -93,13 +93,7 @@ class Pairs:
 def scorer(stream: str, st: SpatialTemporalModel, fusion: Fusion):
     """The score of ``stream`` from a block's similarities and table indices, as
     :func:`streid.fusion.pair_scores` computes it."""
-    if stream == "visual":
-        return lambda similarity, index: similarity
-    if stream == "st":
-        return lambda similarity, index: st.table[index]
-    if stream == "product":
-        return lambda similarity, index: product_scores(similarity, st.table[index], st)
-    return lambda similarity, index: joint_scores(similarity, index, st, fusion)
+    return lambda similarity, index: stream_scores(stream, similarity, index, st, fusion)
 
 
 def figure4_points(features, histograms, interval, sigma, fusion: Fusion, ties="argsort"):

@@ -113,14 +113,22 @@ def pair_scores(query, gallery, st: SpatialTemporalModel, fusion, stream: str = 
         q_sessions,
         g_sessions,
     )
-    if stream == "st":
-        return st.probability(*pair)
+    index = None if stream == "visual" else st.table_index(*pair)
     # Deviation from the original: one matrix product per block of queries, not one
     # matrix-vector product per query. The two round differently in the last float32 bit,
     # which can swap two gallery images whose scores agree to about 1e-7.
-    similarity = query.features @ gallery.features.T
+    similarity = None if stream == "st" else query.features @ gallery.features.T
+    return stream_scores(stream, similarity, index, st, fusion)
+
+
+def stream_scores(stream: str, similarity, st_index, st: SpatialTemporalModel, fusion):
+    """The scores of ``stream`` (see :func:`pair_scores`) from a block's cosine similarities
+    and table indices (:meth:`SpatialTemporalModel.table_index`); each stream reads only
+    what it needs."""
+    if stream == "st":
+        return st.table[st_index]
     if stream == "visual":
         return similarity
     if stream == "product":
-        return product_scores(similarity, st.probability(*pair), st)
-    return joint_scores(similarity, st.table_index(*pair), st, fusion)
+        return product_scores(similarity, st.table[st_index], st)
+    return joint_scores(similarity, st_index, st, fusion)
