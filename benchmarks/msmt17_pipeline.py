@@ -30,24 +30,9 @@ from streid.artifacts import FEATURES_FILE
 from streid.dataset_yaml import read_spec
 from streid.datasets import MSMT17, image_folder
 from streid.interchange import Split, save_features
-from tests.simulate import simulated_features
+from tests.simulate import MSMT17_LISTS, msmt17_raw, simulated_features
 
 ROOT = Path(__file__).resolve().parent.parent
-LISTS = {"train": "train", "val": "train", "query": "test", "gallery": "test"}
-
-
-def raw_tree(root: Path) -> Path:
-    """MSMT17_V1 as shipped (its four lists, the images as empty files) under ``root``."""
-    raw = root / "MSMT17_V1"
-    for split, folder in LISTS.items():
-        text = (ROOT / "data" / "msmt17" / f"list_{split}.txt").read_text()
-        raw.mkdir(parents=True, exist_ok=True)
-        (raw / f"list_{split}.txt").write_text(text)
-        for line in text.splitlines():
-            path = raw / folder / line.split()[0]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch()
-    return raw
 
 
 def manifest(raw: Path, csv_path: Path) -> None:
@@ -55,7 +40,7 @@ def manifest(raw: Path, csv_path: Path) -> None:
     with open(csv_path, "w", newline="") as f:
         out = csv.writer(f)
         out.writerow(["path", "person", "camera", "time", "split", "session"])
-        for split, folder in LISTS.items():
+        for split, folder in MSMT17_LISTS.items():
             use = {"train": "train", "val": "train"}.get(split, split)
             for line in (raw / f"list_{split}.txt").read_text().splitlines():
                 path = line.split()[0]
@@ -105,7 +90,7 @@ def steps(cwd: Path, prepare_args: list[str], prepared: Path, name: str) -> None
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        raw = raw_tree(root)
+        raw = msmt17_raw(root)
         print(f"{'MSMT17_V1 as shipped (126,441 empty images)':<46}{'wall':>8}{'RSS':>9}")
         steps(root, ["--MSMT17", "--download_path", str(raw)], root / MSMT17.prepared_dir,
               "msmt17")  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from streid.artifacts import DISTRIBUTION_FILE, FEATURES_FILE
-from streid.datasets import DatasetSpec, Names
+from streid.datasets import MSMT17, NAME_LIST_DIR, DatasetSpec, Names
 from streid.interchange import FeatureSet, Split, save_distribution, save_features
 from streid.st_model import camera_pair_histograms
 
@@ -103,3 +103,24 @@ def real_feature_set(spec: DatasetSpec, dim=64, seed=0, num_queries=None) -> Fea
         pick = np.random.default_rng(seed).choice(len(query), num_queries, replace=False)
         query = query[np.sort(pick)]
     return FeatureSet(query, gallery)
+
+
+# MSMT17_V1's list files and the folder that holds each one's images.
+MSMT17_LISTS = {"train": "train", "val": "train", "query": "test", "gallery": "test"}
+
+
+def msmt17_raw(root: Path, persons=None) -> Path:
+    """``root/MSMT17_V1`` as shipped: its four lists and the images as empty files; only
+    the images of ``persons`` (4-digit ids, train and test alike) where given."""
+    raw = root / "MSMT17_V1"
+    raw.mkdir(parents=True, exist_ok=True)
+    for split, folder in MSMT17_LISTS.items():
+        lines = (NAME_LIST_DIR / MSMT17.list_dir / f"list_{split}.txt").read_text().splitlines()
+        if persons is not None:
+            lines = [line for line in lines if line[:4] in persons]
+        (raw / f"list_{split}.txt").write_text("\n".join(lines) + "\n")
+        for line in lines:
+            path = raw / folder / line.split()[0]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    return raw

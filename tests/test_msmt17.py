@@ -13,10 +13,11 @@ from streid.evaluation import RankingEvaluator
 from streid.interchange import load_distribution
 from streid.st_model import camera_pair_histograms
 from tests import reference as ref
+from tests import simulate
 from tests.helpers import run_fails
 from tests.simulate import real_names
 
-LISTS = ("train", "val", "query", "gallery")
+LISTS = tuple(simulate.MSMT17_LISTS)  # train, val, query, gallery
 MSMT17_LIST_DIR = NAME_LIST_DIR / MSMT17.list_dir
 
 
@@ -88,19 +89,7 @@ def test_person_0_is_evaluated_like_any_other():
 @pytest.fixture(scope="module")
 def msmt17_raw(tmp_path_factory):
     """MSMT17_V1 as shipped, for a few identities: the four lists and empty image files."""
-    root = tmp_path_factory.mktemp("msmt17") / "MSMT17_V1"
-    root.mkdir()
-    keep = {"0000", "0001", "0002"}
-    for split in LISTS:
-        folder = "train" if split in ("train", "val") else "test"
-        lines = (MSMT17_LIST_DIR / f"list_{split}.txt").read_text().splitlines()
-        lines = [line for line in lines if line[:4] in keep]
-        (root / f"list_{split}.txt").write_text("\n".join(lines) + "\n")
-        for line in lines:
-            path = root / folder / line.split()[0]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"")
-    return root
+    return simulate.msmt17_raw(tmp_path_factory.mktemp("msmt17"), {"0000", "0001", "0002"})
 
 
 def test_prepare_msmt17_and_step_4(msmt17_raw, tmp_path, monkeypatch, capsys):
