@@ -30,8 +30,7 @@ def main(argv=None):
     start = time.perf_counter()
     features = load_features(args.name)
     st, _ = load_st_model(args.name, args.smooth)
-    st.check_cameras(features.query.cams, "query_cam", queries=True)
-    st.check_cameras(features.gallery.cams, "gallery_cam")
+    st.check_query_gallery(features.query.cams, features.gallery.cams)
     num = len(features.query) + len(features.gallery)
     out = Run(args.name).all_scores
     # Deviation from the original: float32 instead of float64. At Market scale the float64

@@ -2,7 +2,7 @@
 
 ``S[r, c]`` is the joint score with r in the query role and c in the gallery role, as the
 original's ``evaluate2(all_features[r], ...)`` row by row; the same function as step 5
-(:func:`streid.st_model.pair_scores`) computes it, ``CHUNK`` columns at a time. Step 6.1
+(:func:`streid.fusion.pair_scores`) computes it, ``CHUNK`` columns at a time. Step 6.1
 streams these columns into ``all_scores.mat``; ``evaluate_rerank*.py --from_features``
 re-ranks them straight away (:class:`FeatureColumns`), without the file.
 

@@ -178,13 +178,20 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".tmp"):
     except OSError as err:
         raise UserError(f"cannot write {path}: {err.strerror or err}") from None
     os.close(fd)
-    try:
+    with removed_on_failure(Path(tmp), path):
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def removed_on_failure(tmp: Path, path: Path):
+    """Remove the temporary file ``tmp`` of ``path`` if the block fails or is stopped; a
+    write error (a full disk, a read-only folder) becomes a UserError naming ``path``."""
+    try:
+        yield
     except BaseException as err:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         if isinstance(err, OSError):
             raise UserError(f"could not write {path}: {err.strerror or err}") from None
         raise

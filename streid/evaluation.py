@@ -18,12 +18,12 @@ its float32 CMC, so the printed numbers are the same, not just close.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from tqdm import tqdm
 
-from .fusion import normalize_rows, pair_scores
+from .fusion import normalized, pair_scores
 from .st_model import SpatialTemporalModel
 
 
@@ -297,10 +297,8 @@ def evaluate_features(
         block_size: queries ranked at a time; bounds memory, does not change the result.
         ties: "argsort" (the original's) or "expected" (see :func:`evaluate`).
     """
-    st.check_cameras(features.query.cams, "query_cam", queries=True)
-    st.check_cameras(features.gallery.cams, "gallery_cam")
-    query = replace(features.query, features=normalize_rows(features.query.features))
-    gallery = replace(features.gallery, features=normalize_rows(features.gallery.features))
+    st.check_query_gallery(features.query.cams, features.gallery.cams)
+    query, gallery = normalized(features.query), normalized(features.gallery)
     return evaluate(
         lambda block: pair_scores(query[block], gallery, st, fusion, stream),
         query.labels,
@@ -323,8 +321,7 @@ def top_matches(query, gallery, st: SpatialTemporalModel, fusion, stream: str, k
         One (indices, good) pair per query: gallery indices in rank order and whether each
         is a true match.
     """
-    q = replace(query, features=normalize_rows(query.features))
-    g = replace(gallery, features=normalize_rows(gallery.features))
+    q, g = normalized(query), normalized(gallery)
     scores = pair_scores(q, g, st, fusion, stream)
     good, junk = good_and_junk(q.labels, q.cams, g.labels, g.cams)
     matches = []

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from tqdm import tqdm
 
 from .evaluation import Metrics, make_evaluator
-from .fusion import Fusion, normalize_rows, stream_scores
+from .fusion import Fusion, normalized, pair_index, stream_scores
 from .interchange import FeatureSet
 from .st_model import SpatialTemporalModel
 
@@ -68,17 +68,12 @@ class Pairs:
     """The similarities and table indices of every (query, gallery) pair, by query blocks."""
 
     def __init__(self, features: FeatureSet, st: SpatialTemporalModel):
-        q = replace(features.query, features=normalize_rows(features.query.features))
-        g = replace(features.gallery, features=normalize_rows(features.gallery.features))
+        q, g = normalized(features.query), normalized(features.gallery)
         self.query, self.gallery = q, g
         self.blocks = []
         for start in range(0, len(q), BLOCK):
             b = q[start : start + BLOCK]
-            sessions = (None, None)
-            if b.sessions is not None and g.sessions is not None:
-                sessions = (b.sessions[:, None], g.sessions[None, :])
-            index = st.table_index(b.cams[:, None], b.frames[:, None], g.cams[None, :],
-                                   g.frames[None, :], *sessions)  # fmt: skip
+            index = pair_index(b, g, st)
             self.blocks.append((slice(start, start + len(b)), b.features @ g.features.T, index))
 
     def rank(self, score, ties: str) -> Metrics:

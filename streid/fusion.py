@@ -13,7 +13,7 @@ Besides it, the rankings by one stream alone (the paper's ablations) and the Eqn
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -86,6 +86,22 @@ def normalize_rows(features: np.ndarray, out: np.ndarray | None = None) -> np.nd
     return np.divide(features, norms[:, None], out=out)
 
 
+def normalized(split):
+    """``split`` with its features L2-normalised (:func:`normalize_rows`), as every
+    ranking's; the split itself is left as it is."""
+    return replace(split, features=normalize_rows(split.features))
+
+
+def pair_index(query, gallery, st: SpatialTemporalModel) -> np.ndarray:
+    """(len(query), len(gallery)) table indices of every pair of two blocks
+    (:meth:`SpatialTemporalModel.table_index`, sessions included where both sides have them)."""
+    q_sessions, g_sessions = query.sessions, gallery.sessions
+    if q_sessions is not None and g_sessions is not None:
+        q_sessions, g_sessions = q_sessions[:, None], g_sessions[None, :]
+    return st.table_index(query.cams[:, None], query.frames[:, None], gallery.cams[None, :],
+                          gallery.frames[None, :], q_sessions, g_sessions)  # fmt: skip
+
+
 def pair_scores(query, gallery, st: SpatialTemporalModel, fusion, stream: str = "joint"):
     """Scores of every (query, gallery) pair of two blocks: the one function behind the
     rankings of step 5 and the all-pairs matrix of step 6.
@@ -102,18 +118,7 @@ def pair_scores(query, gallery, st: SpatialTemporalModel, fusion, stream: str = 
     """
     if stream not in STREAMS:
         raise ValueError(f"unknown stream {stream!r}, expected one of {STREAMS}")
-    q_sessions, g_sessions = query.sessions, gallery.sessions
-    if q_sessions is not None and g_sessions is not None:
-        q_sessions, g_sessions = q_sessions[:, None], g_sessions[None, :]
-    pair = (
-        query.cams[:, None],
-        query.frames[:, None],
-        gallery.cams[None, :],
-        gallery.frames[None, :],
-        q_sessions,
-        g_sessions,
-    )
-    index = None if stream == "visual" else st.table_index(*pair)
+    index = None if stream == "visual" else pair_index(query, gallery, st)
     # Deviation from the original: one matrix product per block of queries, not one
     # matrix-vector product per query. The two round differently in the last float32 bit,
     # which can swap two gallery images whose scores agree to about 1e-7.

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .artifacts import removed_on_failure
 from .dataset_yaml import write_spec
 from .datasets import MSMT17, DatasetSpec
 from .errors import UserError
@@ -132,17 +133,12 @@ def place(src: Path, dst: Path) -> None:
     # finds a half-copied file under the final name.
     tmp = dst.with_name(f".{dst.name}.tmp")
     tmp.unlink(missing_ok=True)
-    try:
+    with removed_on_failure(tmp, dst):  # stopped or failed half-way: no temporary file left
         try:
             os.link(src, tmp)
         except OSError:  # another file system, or links not allowed: copy (keeps the mtime)
             shutil.copy2(src, tmp)
         os.replace(tmp, dst)
-    except BaseException as err:  # stopped or failed half-way: no temporary file left
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise UserError(f"could not write {dst}: {err.strerror or err}") from None
-        raise
 
 
 def write_trees(spec: DatasetSpec, jobs: list[Job], save_path: Path) -> dict[str, int]:

@@ -253,6 +253,12 @@ class SpatialTemporalModel:
                 f"by another camera)"
             )
 
+    def check_query_gallery(self, query_cams: np.ndarray, gallery_cams: np.ndarray) -> None:
+        """:meth:`check_cameras` of ``pytorch_result.mat``'s query and gallery cameras, as
+        every ranking step needs them."""
+        self.check_cameras(query_cams, "query_cam", queries=True)
+        self.check_cameras(gallery_cams, "gallery_cam")
+
     def table_index(
         self, q_cams, q_frames, g_cams, g_frames, q_sessions=None, g_sessions=None
     ) -> np.ndarray:

@@ -21,10 +21,10 @@ from .datasets import PAPER_SMOOTH, DatasetSpec, image_folder
 from .errors import UserError
 from .evaluation import RankingEvaluator
 from .fusion import Fusion
-from .interchange import Split, load_features, load_st_model, save_distribution
+from .interchange import AUTO, Split, load_features, load_st_model, save_distribution
 from .matfile import ColumnSource, MatColumns
 from .rerank import rerank_blocks
-from .st_model import camera_pair_histograms, check_cameras
+from .st_model import camera_pair_histograms, check_cameras, walks
 
 
 def gen_st_model_main(builtin: DatasetSpec | None, description: str, argv=None) -> Path:
@@ -67,18 +67,18 @@ def gen_st_model_main(builtin: DatasetSpec | None, description: str, argv=None) 
         targets, names.cams, names.frames, spec.num_cameras, spec.num_bins, spec.interval,
         names.sessions,
     )  # fmt: skip
-    smooth = spec.smooth if spec.smooth != "auto" else auto or PAPER_SMOOTH
+    smooth = spec.smooth if spec.smooth != AUTO else auto or PAPER_SMOOTH
     out = Run(args.name).distribution
     save_distribution(out, distribution, spec.interval, smooth, auto)
-    walks = ""
+    in_sessions = ""
     if names.sessions is not None:
-        count = len(np.unique(np.stack([targets, names.sessions]), axis=1).T)
+        count = len(np.unique(walks(targets, names.sessions)))
         sessions = len(np.unique(names.sessions))
-        walks = f" ({count} walks in {sessions} session{'' if sessions == 1 else 's'})"
+        in_sessions = f" ({count} walks in {sessions} session{'' if sessions == 1 else 's'})"
     print(
         f"wrote {out}: {spec.num_cameras}x{spec.num_cameras} camera pairs x {spec.num_bins} "
         f"bins of {spec.interval} {spec.unit}, from {len(paths)} images of {len(classes)} "
-        f"identities{walks}; sigma {smooth} bins by default (auto: {auto})"
+        f"identities{in_sessions}; sigma {smooth} bins by default (auto: {auto})"
     )
     return out
 
@@ -107,8 +107,7 @@ def _score_source(args) -> tuple[ColumnSource, Split, Split]:
         return scores, query, gallery
     features = load_features(args.name)
     st, _ = load_st_model(args.name, args.smooth)
-    st.check_cameras(features.query.cams, "query_cam", queries=True)
-    st.check_cameras(features.gallery.cams, "gallery_cam")
+    st.check_query_gallery(features.query.cams, features.gallery.cams)
     query, gallery = features.query, features.gallery
     device = None
     if args.gpu_ids.strip() != "-1":
