@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fusion import joint_scores, normalize_rows, pair_scores
+from .fusion import normalize_rows, pair_scores, stream_scores
 from .interchange import FeatureSet, Split
 from .st_model import SpatialTemporalModel
 
@@ -27,27 +27,36 @@ class FeatureColumns:
 
     Args:
         features: the query and gallery features (their rows are L2-normalised here; the
-            features are not held twice).
-        st: the smoothed spatial-temporal model.
+            features are not held twice), or one :class:`Split` whose images play both
+            roles (step 4 ``--unlabeled``: the training images against each other), whose
+            rows are L2-normalised in place.
+        st: the smoothed spatial-temporal model (None for ``stream="visual"``).
         fusion: the joint metric's parameters (:class:`streid.fusion.Fusion`, or alpha).
         dtype: of the scores handed out: float32, as step 6.1 writes them.
         device: a torch device to compute the column blocks on
             (:class:`streid.device_scores.DeviceScores`: the same numbers to about 1e-7),
             or None for NumPy on the CPU, in step 6.1's chunks (the same bits).
+        stream: the scores handed out (:func:`streid.fusion.pair_scores`): the joint score,
+            as step 6.1, or ``"visual"``, the cosine similarity alone.
     """
 
     def __init__(
-        self, features: FeatureSet, st: SpatialTemporalModel, fusion, dtype=np.float32,
-        device=None,
+        self, features: FeatureSet | Split, st: SpatialTemporalModel | None, fusion,
+        dtype=np.float32, device=None, stream: str = "joint",
     ):  # fmt: skip
-        self.everyone = Split.concatenate([features.query, features.gallery])
+        if isinstance(features, Split):
+            self.everyone = features
+        else:
+            self.everyone = Split.concatenate([features.query, features.gallery])
         normalize_rows(self.everyone.features, out=self.everyone.features)
-        self.st, self.fusion = st, fusion
+        self.st, self.fusion, self.stream = st, fusion, stream
         num = len(self.everyone)
         self.shape, self.dtype = (num, num), np.dtype(dtype)
         self._last: tuple[int, np.ndarray] | None = None
         self._device = None
         if device is not None:
+            if stream != "joint":
+                raise ValueError("the device computes the joint score only")
             from .device_scores import DeviceScores  # torch only where a device is asked for
 
             self._device = DeviceScores(self.everyone, st, fusion, device)
@@ -56,7 +65,7 @@ class FeatureColumns:
         """``S[:, c0:c0 + CHUNK].T`` for ``c0`` a multiple of ``CHUNK``."""
         if self._last is None or self._last[0] != c0:
             gallery = self.everyone[c0 : c0 + CHUNK]
-            scores = pair_scores(self.everyone, gallery, self.st, self.fusion)
+            scores = pair_scores(self.everyone, gallery, self.st, self.fusion, self.stream)
             self._last = (c0, np.ascontiguousarray(scores.T, dtype=self.dtype))
         return self._last[1]
 
@@ -77,10 +86,14 @@ class FeatureColumns:
         """
         e = self.everyone
         similarity = np.einsum("ij,ij->i", e.features[rows], e.features[cols])
+        if self.stream == "visual":
+            return similarity.astype(self.dtype)
         sessions = (None, None) if e.sessions is None else (e.sessions[rows], e.sessions[cols])
         index = self.st.table_index(e.cams[rows], e.frames[rows], e.cams[cols], e.frames[cols],
                                     *sessions)  # fmt: skip
-        return joint_scores(similarity, index, self.st, self.fusion).astype(self.dtype)
+        return stream_scores(self.stream, similarity, index, self.st, self.fusion).astype(
+            self.dtype
+        )
 
 
 def all_scores_blocks(features: FeatureSet, st: SpatialTemporalModel, fusion):

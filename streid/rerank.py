@@ -47,6 +47,14 @@ QUERY_BLOCK = 128  # query rows of the final distance formed at a time
 CACHE = 64  # smallest entries of each row of O kept by pass 1
 
 
+def _square(columns: ColumnSource) -> int:
+    """N, the side of the square matrix ``columns``; UserError if it is not square."""
+    num = columns.shape[0]
+    if columns.shape != (num, num):
+        raise UserError(f"the score matrix must be square, got shape {columns.shape}")
+    return num
+
+
 def check_parameters(num: int, query_num: int, k1: int, k2: int, lambda_value: float):
     """UserError for re-ranking parameters the method cannot use."""
     if not 0 < query_num < num:
@@ -120,7 +128,7 @@ def _csr(rows_members: list[np.ndarray], num: int):
     return indptr, indices
 
 
-def _jaccard_min_sums(v_query, v_gallery_csc, num_gallery: int) -> np.ndarray:
+def jaccard_min_sums(v_query, v_gallery_csc, num_gallery: int) -> np.ndarray:
     """``m[i, j] = sum_c min(Vq[i, c], Vg[j, c])`` for a block of query rows (dense).
 
     Accumulated in V's precision with c ascending, the original's order, so the sums are
@@ -272,32 +280,44 @@ def rerank_blocks(
         (q1 - q0, Ng): float32 for a float32 S (step 6.1's file), float64 for a float64 S
         (the original's file), as the original's arithmetic gives.
     """
-    num = columns.shape[0]
-    if columns.shape != (num, num):
-        raise UserError(f"the score matrix must be square, got shape {columns.shape}")
+    num = _square(columns)
     check_parameters(num, query_num, k1, k2, lambda_value)
-    blocks = [(j, min(j + block, num)) for j in range(0, num, block)]
     queries = [(q, min(q + query_block, query_num)) for q in range(0, query_num, query_block)]
     disable = None if progress else True  # None: a bar only on a terminal
-    total = len(blocks) + len(queries) + 2
+    total = -(-num // block) + len(queries) + 2
     with tqdm(total=total, desc="re-ranking", leave=False, disable=disable) as bar:
-        nearest = _nearest(columns, k1, blocks, cache, bar)
-        members = [
-            _expansion_sets(nearest.initial_rank, k1, np.arange(j0, j1)) for j0, j1 in blocks
-        ]
-        indptr, indices = _csr(members, num)
-        v = _weights(columns, nearest, indptr, indices)
-        if k2 != 1:
-            v = _query_expansion(v, nearest.initial_rank, k2)
-        v.sort_indices()
+        v = k_reciprocal_weights(columns, k1, k2, block, cache, bar)
         v_gallery = v[query_num:].tocsc()  # for each column c, the gallery rows j with V[j, c]
-        bar.update(2)
         for q0, q1 in queries:
             rows, _ = _distance_rows(columns.columns_t(q0, q1))
-            m = _jaccard_min_sums(v[q0:q1], v_gallery, num - query_num)
+            m = jaccard_min_sums(v[q0:q1], v_gallery, num - query_num)
             jaccard = 1 - m / (2.0 - m)  # float32, as the original's jaccard_dist
             bar.update()
             yield q0, q1, jaccard * (1 - lambda_value) + rows[:, query_num:] * lambda_value
+
+
+def k_reciprocal_weights(
+    columns: ColumnSource, k1=20, k2=6, block: int = BLOCK, cache: int = CACHE, bar=None
+) -> scipy.sparse.csr_matrix:
+    """V, the k-reciprocal encoding of every image (steps 1-4 of the module docstring), in
+    one pass over the similarity ``columns`` (see :func:`rerank_blocks` for the arguments).
+
+    Returns:
+        (N, N) float32 CSR matrix with sorted indices: row i is V[i], ``exp(-O)`` on the
+        expansion set E(i) normalised to sum 1, then averaged over the k2 nearest rows.
+    """
+    num = _square(columns)
+    blocks = [(j, min(j + block, num)) for j in range(0, num, block)]
+    bar = bar if bar is not None else tqdm(disable=True)
+    nearest = _nearest(columns, k1, blocks, cache, bar)
+    members = [_expansion_sets(nearest.initial_rank, k1, np.arange(j0, j1)) for j0, j1 in blocks]
+    indptr, indices = _csr(members, num)
+    v = _weights(columns, nearest, indptr, indices)
+    if k2 != 1:
+        v = _query_expansion(v, nearest.initial_rank, k2)
+    v.sort_indices()
+    bar.update(2)
+    return v
 
 
 def re_ranking_columns(columns: ColumnSource, query_num: int, *args, **kwargs) -> np.ndarray:

@@ -217,8 +217,8 @@ def k_reciprocal_neighbours(initial_rank, i, k1):
     return forward[np.where(backward == i)[0]]
 
 
-def re_ranking(query_num, all_dist, k1=20, k2=6, lambda_value=0.3):
-    """Dense k-reciprocal re-ranking of a similarity matrix, as ORIGINAL.md step 6.2."""
+def k_reciprocal_encoding(all_dist, k1=20, k2=6):
+    """ORIGINAL.md step 6.2 up to the Jaccard: (O, V) of a similarity matrix, dense."""
     original_dist = 2.0 - 2 * all_dist
     original_dist = np.transpose(1.0 * original_dist / np.max(original_dist, axis=0))
     V = np.zeros_like(original_dist).astype(np.float32)
@@ -234,21 +234,34 @@ def re_ranking(query_num, all_dist, k1=20, k2=6, lambda_value=0.3):
         expansion = np.unique(expansion)
         weight = np.exp(-original_dist[i, expansion])
         V[i, expansion] = 1.0 * weight / np.sum(weight)
-    original_dist = original_dist[:query_num,]
     if k2 != 1:
         V_qe = np.zeros_like(V, dtype=np.float32)
         for i in range(all_num):
             V_qe[i, :] = np.mean(V[initial_rank[i, :k2], :], axis=0)
         V = V_qe
+    return original_dist, V
+
+
+def jaccard(V, rows):
+    """The Jaccard distance of each of ``rows`` to every image, as the original's loop."""
+    all_num = V.shape[0]
     inv_index = [np.where(V[:, i] != 0)[0] for i in range(all_num)]
-    jaccard_dist = np.zeros_like(original_dist, dtype=np.float32)
-    for i in range(query_num):
+    jaccard_dist = np.zeros((rows, all_num), dtype=np.float32)
+    for i in range(rows):
         temp_min = np.zeros(shape=[1, all_num], dtype=np.float32)
         non_zero = np.where(V[i, :] != 0)[0]
         for c in non_zero:
             images = inv_index[c]
             temp_min[0, images] = temp_min[0, images] + np.minimum(V[i, c], V[images, c])
         jaccard_dist[i] = 1 - temp_min / (2.0 - temp_min)
+    return jaccard_dist
+
+
+def re_ranking(query_num, all_dist, k1=20, k2=6, lambda_value=0.3):
+    """Dense k-reciprocal re-ranking of a similarity matrix, as ORIGINAL.md step 6.2."""
+    original_dist, V = k_reciprocal_encoding(all_dist, k1, k2)
+    original_dist = original_dist[:query_num,]
+    jaccard_dist = jaccard(V, query_num)
     final_dist = jaccard_dist * (1 - lambda_value) + original_dist * lambda_value
     return final_dist[:query_num, query_num:]
 
