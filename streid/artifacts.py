@@ -4,22 +4,24 @@ writing.
 Files of a run named NAME (relative to the working directory, as in the original), all named
 here and nowhere else (:class:`Run` gives their paths):
 
-=========================  ========  ========================================================
-``net_<epoch>.pth``        step 2    state dicts, every 10 epochs and ``net_last.pth``
-``opts.json``              step 2    the run's options (:mod:`streid.options`)
-``train.jpg``              step 2    training curves
-``resume.pth``             step 2    optimizer, schedule and history for ``--resume``
-``pytorch_result.mat``     step 3    features + metadata: the interchange file (schema below)
-``pytorch_result2.mat``    step 4    ``distribution``: camera-pair time-gap histograms
-``CMC_*.mat``              step 5    the CMC curve (:data:`CMC_FILES`)
-``all_scores.mat``         step 6.1  ``all_scores``: joint scores of [query; gallery] pairs
-``st_distribution.png``    picture   the time-gap distributions (plot_st_distribution.py)
-``rank_list.png``          picture   rank lists of a few queries (plot_rank_list.py)
-``figure4.png``, ``.csv``  picture   the paper's Figure 4 on the run (figure4.py)
-=========================  ========  ========================================================
+=============================  ========  ====================================================
+``net_<epoch>.pth``            step 2    state dicts, every 10 epochs and ``net_last.pth``
+``opts.json``                  step 2    the run's options (:mod:`streid.options`)
+``train.jpg``                  step 2    training curves
+``resume.pth``                 step 2    optimizer, schedule and history for ``--resume``
+``pytorch_result.mat``         step 3    features + metadata: the interchange file
+``pytorch_result_train.mat``   step 3    the same for ``train_all/`` (``--train``), for step 4
+``pytorch_result2.mat``        step 4    ``distribution``: camera-pair time-gap histograms
+                                         (``pseudo_labels`` too with ``--unlabeled``)
+``CMC_*.mat``                  step 5    the CMC curve (:data:`CMC_FILES`)
+``all_scores.mat``             step 6.1  ``all_scores``: joint scores of [query; gallery] pairs
+``st_distribution.png``        picture   the time-gap distributions (plot_st_distribution.py)
+``rank_list.png``              picture   rank lists of a few queries (plot_rank_list.py)
+``figure4.png``, ``.csv``      picture   the paper's Figure 4 on the run (figure4.py)
+=============================  ========  ====================================================
 
-The schemas of the interchange files ``pytorch_result.mat`` and ``pytorch_result2.mat`` and
-their validated reading are in :mod:`streid.interchange`.
+The schemas of the interchange files ``pytorch_result.mat``, ``pytorch_result_train.mat`` and
+``pytorch_result2.mat`` and their validated reading are in :mod:`streid.interchange`.
 
 Every writer goes through a temporary file in the destination folder and an atomic rename,
 so an interrupted run never leaves a half-written file behind.
@@ -51,6 +53,7 @@ OPTS_FILE = "opts.json"
 CURVES_FILE = "train.jpg"
 RESUME_FILE = "resume.pth"
 FEATURES_FILE = "pytorch_result.mat"
+TRAIN_FEATURES_FILE = "pytorch_result_train.mat"  # step 3 --train: not in the original
 DISTRIBUTION_FILE = "pytorch_result2.mat"
 # Step 5's CMC curve per ranking stream: the original's names (the last two were
 # commented-out alternatives there), Duke in the name whatever the dataset.
@@ -69,6 +72,8 @@ FIGURE4_FILES = ("figure4.png", "figure4.csv")  # figure4.py
 MADE_BY = {
     FEATURES_FILE: "step 3 (test_st_market.py / test_st_duke.py, or your own features "
     "in the same format, see the README)",
+    TRAIN_FEATURES_FILE: "step 3 with --train (test_st_market.py / test_st_duke.py / "
+    "test_st.py --train), or your own training features in the same format, see the README",
     DISTRIBUTION_FILE: "step 4 (gen_st_model_market.py / gen_st_model_duke.py)",
     ALL_SCORES_FILE: "step 6.1 (gen_rerank_all_scores_mat.py)",
 }
@@ -110,6 +115,10 @@ class Run:
     @property
     def features(self) -> Path:
         return self.path / FEATURES_FILE
+
+    @property
+    def train_features(self) -> Path:
+        return self.path / TRAIN_FEATURES_FILE
 
     @property
     def distribution(self) -> Path:

@@ -1,5 +1,11 @@
 """Step 3: extract the appearance features of the query and gallery images
-(``test_st_market.py`` / ``test_st_duke.py``) into ``model/<name>/pytorch_result.mat``."""
+(``test_st_market.py`` / ``test_st_duke.py``) into ``model/<name>/pytorch_result.mat``; with
+``--train``, those of ``train_all/`` too, into ``pytorch_result_train.mat`` (for step 4
+``--unlabeled``).
+
+The net may have been trained on another dataset than ``--test_dir`` (a cross-domain
+transfer): it is rebuilt from its own run's ``opts.json`` (class count, architecture, input
+size), and only the names of ``--test_dir`` are parsed with that dataset's spec."""
 
 from __future__ import annotations
 
@@ -17,11 +23,13 @@ from .dataset_yaml import resolve_spec
 from .datasets import DatasetSpec
 from .device import place_model, select_device, to_device
 from .errors import UserError, note
-from .interchange import Split, save_features
+from .interchange import Split, save_features, save_train_features
 from .models import Architecture, architecture_for_flags, build_model
 from .options import RunOptions
 from .transforms import default_input_size, test_transform
 from .weights import load_state_dict_checked, read_state_dict
+
+TRAIN_FOLDER = "train_all"  # every training image, as step 4 reads them
 
 
 def test_parser(builtin: DatasetSpec | None, description: str) -> argparse.ArgumentParser:
@@ -34,6 +42,13 @@ def test_parser(builtin: DatasetSpec | None, description: str) -> argparse.Argum
     cli.add_data_dir_argument(p, builtin, "holding query/ and gallery/", flag="--test_dir")
     cli.add_architecture_arguments(p, when=" (if no opts.json)")
     cli.add_device_arguments(p)  # --gpu_ids 0, --batchsize 32, --num_workers 4
+    # Added: the training images' features, for the spatial-temporal model without labels.
+    p.add_argument(
+        "--train",
+        action="store_true",
+        help="also extract train_all/ into model/<name>/pytorch_result_train.mat, for step 4 "
+        "--unlabeled (gen_st_model*.py)",
+    )
     return p
 
 
@@ -120,8 +135,9 @@ def extract(args: argparse.Namespace, builtin: DatasetSpec | None) -> None:
     model = place_model(model, device)
     test_dir = Path(args.test_dir)
     hint = f"run prepare.py {spec.prepare_flag} (step 1), or pass --test_dir"
+    folders = ("gallery", "query") + ((TRAIN_FOLDER,) if args.train else ())
     splits = {}
-    for split in ("gallery", "query"):
+    for split in folders:
         images = image_list(test_dir / split, test_transform(arch.part_based, size), hint)
         # Names are checked before the (long) extraction.
         names = spec.parse_names(images.paths)
@@ -131,9 +147,12 @@ def extract(args: argparse.Namespace, builtin: DatasetSpec | None) -> None:
         features = extract_features(model, loader, device, desc=split)
         splits[split] = Split(features, names.labels, names.cams, names.frames, names.sessions)
         print(f"{split}: {features.shape[0]} images, {features.shape[1]} features each")
-    out = Run(args.name).features
-    save_features(out, query=splits["query"], gallery=splits["gallery"])
-    print(f"saved {out}")
+    run = Run(args.name)
+    save_features(run.features, query=splits["query"], gallery=splits["gallery"])
+    print(f"saved {run.features}")
+    if args.train:
+        save_train_features(run.train_features, splits[TRAIN_FOLDER])
+        print(f"saved {run.train_features}")
 
 
 def test_main(builtin: DatasetSpec | None, description: str, argv=None) -> None:

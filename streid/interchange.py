@@ -11,9 +11,13 @@ user's own features) and ``pytorch_result2.mat`` (step 4).
 - optionally ``<split>_session``: recording session ids, for datasets with sessions
   (absent: every image is of one session).
 
-The vectors are stored as 1 x N rows. ``pytorch_result2.mat`` holds ``distribution``, the
-(cameras, cameras, bins) histograms, and the ``interval`` and default ``smooth`` of the
-dataset they were learnt on.
+The vectors are stored as 1 x N rows. ``pytorch_result_train.mat`` (step 3 ``--train``, or a
+user's own training features) holds the same for the ``train`` split: ``train_f``,
+``train_label`` (-1 where the identity is unknown), ``train_cam``, ``train_frames`` and
+optionally ``train_session``; step 4 ``--unlabeled`` learns from it without the labels.
+``pytorch_result2.mat`` holds ``distribution``, the (cameras, cameras, bins) histograms, and
+the ``interval`` and default ``smooth`` of the dataset they were learnt on (and, learnt
+without labels, the ``pseudo_labels`` of the training images).
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ SPLITS = ("query", "gallery")
 FIELDS = ("f", "label", "cam", "frames")  # the original's keys: <split>_<field>
 FEATURE_KEYS = tuple(f"{split}_{field}" for split in SPLITS for field in FIELDS)
 SESSION_KEYS = tuple(f"{split}_session" for split in SPLITS)
+TRAIN = "train"  # pytorch_result_train.mat: train_f, train_label, train_cam, train_frames
+TRAIN_KEYS = tuple(f"{TRAIN}_{field}" for field in FIELDS)
 AUTO = "auto"  # --smooth auto
 
 
@@ -188,20 +194,43 @@ def load_features(name: str, with_features: bool = True) -> FeatureSet:
     return fs
 
 
+def _split_dict(split: str, s: Split) -> dict:
+    """The keys ``<split>_f``, ``_label``, ``_cam``, ``_frames`` (and ``_session`` where the
+    split has them) of ``s``, vectors as 1 x N rows."""
+    mdict = {
+        f"{split}_f": np.asarray(s.features),
+        f"{split}_label": np.asarray(s.labels, dtype=np.int64).reshape(1, -1),
+        f"{split}_cam": np.asarray(s.cams, dtype=np.int64).reshape(1, -1),
+    }
+    frames = np.asarray(s.frames)
+    frames = frames.astype(np.int64 if np.issubdtype(frames.dtype, np.integer) else float)
+    mdict[f"{split}_frames"] = frames.reshape(1, -1)
+    if s.sessions is not None:
+        mdict[f"{split}_session"] = np.asarray(s.sessions, dtype=np.int64).reshape(1, -1)
+    return mdict
+
+
 def save_features(path: str | os.PathLike, query: Split, gallery: Split) -> None:
     """Write a ``pytorch_result.mat`` with the original's keys (vectors as 1 x N rows), and
     the session ids where the splits have them."""
-    mdict = {}
-    for split, s in (("query", query), ("gallery", gallery)):
-        mdict[f"{split}_f"] = np.asarray(s.features)
-        mdict[f"{split}_label"] = np.asarray(s.labels, dtype=np.int64).reshape(1, -1)
-        mdict[f"{split}_cam"] = np.asarray(s.cams, dtype=np.int64).reshape(1, -1)
-        frames = np.asarray(s.frames)
-        frames = frames.astype(np.int64 if np.issubdtype(frames.dtype, np.integer) else float)
-        mdict[f"{split}_frames"] = frames.reshape(1, -1)
-        if s.sessions is not None:
-            mdict[f"{split}_session"] = np.asarray(s.sessions, dtype=np.int64).reshape(1, -1)
-    savemat_atomic(path, mdict)
+    savemat_atomic(path, {**_split_dict("query", query), **_split_dict("gallery", gallery)})
+
+
+def save_train_features(path: str | os.PathLike, train: Split) -> None:
+    """Write a ``pytorch_result_train.mat``: the keys of :func:`save_features` for the
+    ``train`` split (labels as the folders give them, -1 where unknown)."""
+    savemat_atomic(path, _split_dict(TRAIN, train))
+
+
+def load_train_features(path: str | os.PathLike) -> Split:
+    """Read and validate a ``pytorch_result_train.mat`` (step 3 ``--train``).
+
+    Raises:
+        UserError: a key is missing, lengths disagree, features are NaN/inf or all-zero, the
+            split is empty, camera ids are below 1.
+    """
+    data = loadmat_checked(path, TRAIN_KEYS, optional=(f"{TRAIN}_session",))
+    return _split_from(data, TRAIN, str(path))
 
 
 # -- pytorch_result2.mat: the spatial-temporal histograms --------------------------------------
@@ -254,9 +283,13 @@ def _bins(path, key: str, value):
     return int(value) if value.is_integer() else value
 
 
-def save_distribution(path, distribution: np.ndarray, interval, smooth, smooth_auto=None):
+def save_distribution(
+    path, distribution: np.ndarray, interval, smooth, smooth_auto=None, pseudo_labels=None
+):
     """Write ``pytorch_result2.mat``: the original's ``distribution`` key, plus ``interval``,
-    ``smooth`` and, where chosen, ``smooth_auto``."""
+    ``smooth`` and, where chosen, ``smooth_auto``; learnt without labels, the
+    ``pseudo_labels`` of the training images (1 x N, -1 for an image left alone), for
+    inspection."""
     # Deviation from the original: the time units per bin, the dataset's Parzen width and the
     # width chosen from the training gaps are recorded beside the histograms, so steps 5-6
     # need not assume them; files without the keys are read with the original's 100 frames
@@ -264,6 +297,8 @@ def save_distribution(path, distribution: np.ndarray, interval, smooth, smooth_a
     mdict = {"distribution": distribution, "interval": float(interval), "smooth": float(smooth)}
     if smooth_auto is not None:
         mdict["smooth_auto"] = float(smooth_auto)
+    if pseudo_labels is not None:
+        mdict["pseudo_labels"] = np.asarray(pseudo_labels, dtype=np.int64).reshape(1, -1)
     savemat_atomic(path, mdict)
 
 
