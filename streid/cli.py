@@ -182,6 +182,32 @@ def fusion_of(args: argparse.Namespace) -> Fusion:
     )
 
 
+def add_label_free_arguments(p: argparse.ArgumentParser) -> None:
+    """Step 4 without identity labels (:mod:`streid.label_free`); the defaults are the
+    measured ones of :class:`streid.label_free.Clustering`."""
+    from .label_free import Clustering  # scikit-learn only where the step runs
+
+    default = Clustering()
+    group = p.add_argument_group("without identity labels (added: not in the original)")
+    group.add_argument(
+        "--unlabeled",
+        action="store_true",
+        help="learn from pseudo-identities of the training features (pytorch_result_train.mat, "
+        "step 3 --train), never from identity labels",
+    )
+    group.add_argument("--rounds", default=default.rounds, type=int, help="clustering rounds")
+    group.add_argument(
+        "--eps", default=default.eps, type=float, help="DBSCAN radius, in Jaccard distance"
+    )
+    group.add_argument(
+        "--min_samples", default=default.min_samples, type=int, help="DBSCAN core size"
+    )
+    group.add_argument(
+        "--k1", default=default.k1, type=int, help="k-reciprocal neighbours of the Jaccard"
+    )
+    group.add_argument("--k2", default=default.k2, type=int, help="its query expansion")
+
+
 def add_rerank_arguments(p: argparse.ArgumentParser) -> None:
     """k-reciprocal re-ranking's parameters: the paper's and the original's defaults."""
     group = p.add_argument_group("re-ranking")

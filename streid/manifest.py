@@ -6,14 +6,19 @@ The CSV has the header ``path,person,camera,time,split`` and optionally ``sessio
 - ``person``, ``camera``, ``session``: any labels. Cameras are numbered 1..C and sessions
   0..S-1 in the sorted order of their labels (numerically when every label is a number);
   persons 1..P the same way, except the label ``-1``, which marks junk (ignored by the
-  evaluation, as Market-1501's). The numbering is saved in ``dataset.yaml``.
+  evaluation, as Market-1501's). The numbering is saved in ``dataset.yaml``. A ``train``
+  row may leave ``person`` empty, an identity nobody labelled: it goes to ``train_all/-1/``,
+  and the training images can then only be used without labels (step 3 ``--train``, step 4
+  ``--unlabeled``); step 2 needs every training image labelled.
 - ``time``: integer frames, or seconds with decimals; only times of one session are compared.
 - ``split``: ``train``, ``query`` or ``gallery``.
 
 Unless ``--interval`` and ``--num_bins`` are given, they are derived from the training gaps
 (the gaps step 4 counts: between the mean times of a walk in two cameras): ``interval`` is
 the largest of 1, 2, 5 x 10^k at most the longest gap / 2000 (at least 1 for integer times),
-and ``num_bins`` covers twice the longest gap. For Market-1501 this rule gives its 100 frames
+and ``num_bins`` covers twice the longest gap. Where a training image is unlabelled, the
+gaps are not known yet, and the longest one possible stands in: the time span of the
+training images within a session. For Market-1501 this rule gives its 100 frames
 per bin, and 5,077 bins where the original has 5,000. Unless ``--smooth`` is given, the
 default Parzen width is ``auto``: step 4 chooses it from the training gaps.
 """
@@ -83,7 +88,7 @@ def _row(csv_path: Path, line: int, record: dict, images: Path, sessions: bool) 
     where = f"{csv_path} line {line}"
     values = {k: (record.get(k) or "").strip() for k in (*COLUMNS, "session")}
     for column in COLUMNS + (("session",) if sessions else ()):
-        if not values[column]:
+        if not values[column] and not (column == "person" and values["split"] == "train"):
             raise UserError(f"{where}: the {column} is empty")
     if values["split"] not in SPLITS:
         raise UserError(f"{where}: split {values['split']!r} is not one of {', '.join(SPLITS)}")
@@ -126,12 +131,15 @@ def nice_interval(longest_gap: float, integer: bool) -> float:
 
 def longest_training_gap(rows: list[Row], ids, cams, sessions) -> float:
     """The longest gap step 4 will count: between the mean times of one walk (person and
-    session) in two cameras, over the training rows.
+    session) in two cameras, over the training rows; where a training row is unlabelled,
+    the longest one there can be (:func:`_longest_span`).
 
     Raises:
         UserError: no training person was seen by two cameras within one session.
     """
     train = [i for i, r in enumerate(rows) if r.split == "train"]
+    if any(not rows[i].person for i in train):  # unlabelled: the longest gap there can be
+        return _longest_span(rows, train, sessions)
     persons = np.unique([ids[i] for i in train], return_inverse=True)[1]
     times = np.array([float(rows[i].time) for i in train])
     walk = walks(persons, None if sessions is None else np.array([sessions[i] for i in train]))
@@ -145,6 +153,29 @@ def longest_training_gap(rows: list[Row], ids, cams, sessions) -> float:
             "spatial-temporal model would have no time gap to learn from"
         )
     return float(np.abs(mean[:, j] - mean[:, k])[seen].max())
+
+
+def _longest_span(rows: list[Row], train: list[int], sessions) -> float:
+    """The longest time gap two training images of one session can have: an upper bound of
+    step 4's gaps when the identities are unknown.
+
+    Raises:
+        UserError: no session holds training images of two cameras.
+    """
+    times = np.array([float(rows[i].time) for i in train])
+    cams = np.array([rows[i].camera for i in train])
+    keys = (
+        np.zeros(len(train), dtype=np.int64)
+        if sessions is None
+        else np.array([sessions[i] for i in train])
+    )
+    spans = [np.ptp(times[keys == k]) for k in np.unique(keys) if len(set(cams[keys == k])) > 1]
+    if not spans:
+        raise UserError(
+            "no session holds training images of two cameras: the spatial-temporal model "
+            "would have no time gap to learn from"
+        )
+    return float(max(spans))
 
 
 def _pattern(sessions: bool) -> re.Pattern:
@@ -185,12 +216,15 @@ def manifest_dataset(
     rows, has_sessions = read_manifest(csv_path, images)
     if any(r.person == "-1" for r in rows if r.split == "train"):
         row = next(r for r in rows if r.split == "train" and r.person == "-1")
-        raise UserError(f"{csv_path} line {row.line}: a training image cannot be junk (-1)")
+        raise UserError(
+            f"{csv_path} line {row.line}: a training image cannot be junk (-1); leave the "
+            f"person empty where the identity is unknown"
+        )
     _check_cameras(rows, csv_path)
-    persons = numbering([r.person for r in rows if r.person != "-1"], 1)
+    persons = numbering([r.person for r in rows if r.person not in ("-1", "")], 1)
     cameras = numbering([r.camera for r in rows], 1)
     session_ids = numbering([r.session for r in rows], 0) if has_sessions else {}
-    ids = [-1 if r.person == "-1" else persons[r.person] for r in rows]
+    ids = [persons.get(r.person, -1) for r in rows]  # -1: junk, or unknown (train)
     cams = [cameras[r.camera] for r in rows]
     sessions = [session_ids[r.session] for r in rows] if has_sessions else None
     integer = all(t.lstrip("+-").isdigit() for t in (r.time for r in rows))

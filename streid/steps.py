@@ -14,21 +14,30 @@ import numpy as np
 
 from . import cli
 from .all_scores import FeatureColumns
-from .artifacts import ALL_SCORES_FILE, Run
+from .artifacts import ALL_SCORES_FILE, TRAIN_FEATURES_FILE, Run
 from .bandwidth import choose_sigma
 from .dataset_yaml import resolve_spec
 from .datasets import PAPER_SMOOTH, DatasetSpec, image_folder
 from .errors import UserError
 from .evaluation import RankingEvaluator
 from .fusion import Fusion
-from .interchange import AUTO, Split, load_features, load_st_model, save_distribution
+from .interchange import (
+    AUTO,
+    Split,
+    load_features,
+    load_st_model,
+    load_train_features,
+    save_distribution,
+)
 from .matfile import ColumnSource, MatColumns
 from .rerank import rerank_blocks
 from .st_model import camera_pair_histograms, check_cameras, walks
 
 
 def gen_st_model_main(builtin: DatasetSpec | None, description: str, argv=None) -> Path:
-    """Step 4: learn the camera-pair time-gap histograms from the names under train_all/.
+    """Step 4: learn the camera-pair time-gap histograms from the names under train_all/
+    (their identities), or with ``--unlabeled`` from pseudo-identities of the training
+    features.
 
     Args:
         builtin: the Market/Duke script's dataset, for a folder without ``dataset.yaml``;
@@ -38,9 +47,12 @@ def gen_st_model_main(builtin: DatasetSpec | None, description: str, argv=None) 
     parser = cli.parser(description)
     cli.add_data_dir_argument(parser, builtin, "holding train_all/")
     cli.add_name_argument(parser)
+    cli.add_label_free_arguments(parser)  # --unlabeled, --rounds, --eps, ...
     args = parser.parse_args(argv)
 
     spec = resolve_spec(args.data_dir, builtin, "--data_dir")
+    if args.unlabeled:
+        return _gen_st_model_unlabeled(args, spec)
     train_dir = Path(args.data_dir) / "train_all"
     if not train_dir.is_dir():
         raise UserError(
@@ -53,34 +65,74 @@ def gen_st_model_main(builtin: DatasetSpec | None, description: str, argv=None) 
     if not paths:
         raise UserError(f"{train_dir} holds no images")
     names = spec.parse_names(paths)
+    if (names.labels < 0).any():
+        raise UserError(
+            f"{train_dir} holds {int((names.labels < 0).sum())} images of unknown identity "
+            f"(person -1): learn without identity labels with --unlabeled, from the training "
+            f"features of step 3 --train"
+        )
     check_cameras(names.cams, spec.num_cameras, str(train_dir), names=paths)
-    distribution = camera_pair_histograms(
-        targets,
-        names.cams,
-        names.frames,
-        spec.num_cameras,
-        spec.num_bins,
-        spec.interval,
-        sessions=names.sessions,
-    )
-    auto, _ = choose_sigma(
-        targets, names.cams, names.frames, spec.num_cameras, spec.num_bins, spec.interval,
-        names.sessions,
+    return _write_distribution(
+        args.name, spec, targets, names.cams, names.frames, names.sessions,
+        f"{len(paths)} images of {len(classes)} identities",
     )  # fmt: skip
+
+
+def _write_distribution(name, spec, labels, cams, frames, sessions, source, histograms=None,
+                        pseudo_labels=None) -> Path:  # fmt: skip
+    """Step 4's output for the training images' identities (or pseudo-identities):
+    ``pytorch_result2.mat``, with the sigma ``--smooth auto`` will use, and its line."""
+    if histograms is None:
+        histograms = camera_pair_histograms(labels, cams, frames, spec.num_cameras,
+                                            spec.num_bins, spec.interval, sessions)  # fmt: skip
+    auto, _ = choose_sigma(
+        labels, cams, frames, spec.num_cameras, spec.num_bins, spec.interval, sessions
+    )
     smooth = spec.smooth if spec.smooth != AUTO else auto or PAPER_SMOOTH
-    out = Run(args.name).distribution
-    save_distribution(out, distribution, spec.interval, smooth, auto)
+    out = Run(name).distribution
+    save_distribution(out, histograms, spec.interval, smooth, auto, pseudo_labels)
     in_sessions = ""
-    if names.sessions is not None:
-        count = len(np.unique(walks(targets, names.sessions)))
-        sessions = len(np.unique(names.sessions))
+    if sessions is not None:
+        count = len(np.unique(walks(labels, sessions)))
+        sessions = len(np.unique(sessions))
         in_sessions = f" ({count} walks in {sessions} session{'' if sessions == 1 else 's'})"
     print(
         f"wrote {out}: {spec.num_cameras}x{spec.num_cameras} camera pairs x {spec.num_bins} "
-        f"bins of {spec.interval} {spec.unit}, from {len(paths)} images of {len(classes)} "
-        f"identities{in_sessions}; sigma {smooth} bins by default (auto: {auto})"
+        f"bins of {spec.interval} {spec.unit}, from {source}{in_sessions}; sigma {smooth} "
+        f"bins by default (auto: {auto})"
     )
     return out
+
+
+def _gen_st_model_unlabeled(args, spec: DatasetSpec) -> Path:
+    """Step 4 ``--unlabeled``: the histograms of pseudo-identities found in
+    ``pytorch_result_train.mat`` (:mod:`streid.label_free`); no identity label is read."""
+    from .label_free import Clustering, clustered, learn_rounds  # scikit-learn: this step only
+
+    path = Run(args.name).existing(TRAIN_FEATURES_FILE)
+    train = load_train_features(path)
+    check_cameras(train.cams, spec.num_cameras, f"{path}: train_cam")
+    if len(np.unique(train.cams)) < 2:
+        raise UserError(
+            f"{path}: every training image is of camera {int(train.cams[0])}; the "
+            f"spatial-temporal model needs images of two cameras or more"
+        )
+    if spec.has_sessions and train.sessions is None:
+        raise UserError(
+            f"{path} has no train_session, but {spec.title} has recording sessions (times "
+            f"of two sessions cannot be compared): write the session of each image"
+        )
+    clustering = Clustering(rounds=args.rounds, eps=args.eps, min_samples=args.min_samples,
+                            k1=args.k1, k2=args.k2)  # fmt: skip
+    for done in learn_rounds(train, spec.num_cameras, spec.num_bins, spec.interval,
+                             spec.smooth, clustering):  # fmt: skip
+        print(done.summary(clustering.rounds), flush=True)
+    identities, alone = int(done.pseudo.max()) + 1, int((done.pseudo < 0).sum())
+    return _write_distribution(
+        args.name, spec, *clustered(done.pseudo, train),
+        f"{len(train)} images: {identities} pseudo-identities, {alone} images left alone",
+        histograms=done.histograms, pseudo_labels=done.pseudo,
+    )  # fmt: skip
 
 
 def _score_source(args) -> tuple[ColumnSource, Split, Split]:

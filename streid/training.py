@@ -36,6 +36,7 @@ BASE_LR, HEAD_LR = 0.01, 0.1
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
 LR_STEP, LR_GAMMA = 40, 0.1
 PHASES = ("train", "val")
+UNKNOWN_ID = "-1"  # the folder of training images nobody labelled (a manifest's empty person)
 
 
 def train_parser(builtin: DatasetSpec | None, description: str) -> argparse.ArgumentParser:
@@ -215,6 +216,13 @@ def training_loaders(args, spec: DatasetSpec, arch: Architecture, size, device) 
         train_transform(arch.part_based, size, args.erasing_p, args.color_jitter),
         hint,
     )
+    if UNKNOWN_ID in train_set.classes:
+        unknown = train_set.targets.count(train_set.classes.index(UNKNOWN_ID))
+        raise UserError(
+            f"{data_dir}: {unknown} training images have no identity label (folder "
+            f"{UNKNOWN_ID}/): step 2 learns from identities; without them, extract features "
+            f"with a model trained elsewhere (step 3 --train) and run step 4 --unlabeled"
+        )
     if len(train_set) < args.batchsize:
         raise UserError(
             f"{len(train_set)} training images, fewer than --batchsize {args.batchsize}: "
