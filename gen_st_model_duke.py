@@ -4,6 +4,8 @@
 
 Reads only the file names under <data_dir>/train_all/ and writes
 model/<name>/pytorch_result2.mat (key `distribution`, cameras x cameras x bins).
+With --unlabeled, learns from pseudo-identities of model/<name>/pytorch_result_train.mat
+(step 3 --train) instead, and never reads an identity label.
 """
 
 from streid.cli import entry_point

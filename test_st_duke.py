@@ -5,6 +5,8 @@ r"""Step 3 (DukeMTMC-reID): extract the appearance features of the query and gal
 
 Writes model/<name>/pytorch_result.mat (query_f, query_label, query_cam, query_frames and the
 same for gallery). The net is rebuilt from model/<name>/opts.json when the run has one.
+With --train, also writes model/<name>/pytorch_result_train.mat (train_f, train_label,
+train_cam, train_frames) from <test_dir>/train_all/, for step 4 --unlabeled.
 """
 
 from streid.cli import entry_point

@@ -13,6 +13,8 @@ one concern per module:
 - :mod:`streid.st_model`    camera-pair time-gap histograms, Parzen smoothing, joint score
 - :mod:`streid.evaluation`  CMC and mAP exactly as the original, vectorised
 - :mod:`streid.rerank`      k-reciprocal re-ranking in bounded memory
+- :mod:`streid.label_free`  step 4 without identity labels: pseudo-identities, round by round
+- :mod:`streid.same_person` the odds that two training images show one person (its rounds)
 - :mod:`streid.models`      the original's nets and the architecture registry
 - :mod:`streid.weights`     checkpoints and ImageNet files, loaded with the original's tolerances
 - :mod:`streid.transforms`  the original's image transforms and RandomErasing

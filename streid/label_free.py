@@ -39,7 +39,7 @@ from sklearn.metrics.cluster import pair_confusion_matrix
 from .all_scores import FeatureColumns
 from .bandwidth import choose_sigma
 from .datasets import PAPER_SMOOTH
-from .errors import UserError
+from .errors import UserError, note
 from .fusion import Fusion
 from .interchange import AUTO, Split
 from .rerank import QUERY_BLOCK, jaccard_min_sums, k_reciprocal_weights
@@ -61,7 +61,7 @@ class Clustering:
         k1, k2: the k-reciprocal encoding's neighbours and query-expansion neighbours.
     """
 
-    rounds: int = 3
+    rounds: int = 4
     eps: float = 0.6
     min_samples: int = 4
     k1: int = 20
@@ -202,16 +202,18 @@ def learn_rounds(
             L2-normalised in place); their labels are only compared with the
             pseudo-identities.
         num_cameras, num_bins, interval: the dataset's histogram settings.
-        smooth: the Parzen sigma of the joint score in the rounds after the first, in bins,
+        smooth: the Parzen sigma of each round's model in the next round's odds, in bins,
             or ``"auto"``: chosen from each round's pseudo-identities as step 4 chooses it
             from labelled ones (:func:`streid.bandwidth.choose_sigma`).
         clustering: the method's settings (None: the defaults).
 
     Yields:
-        Each :class:`Round`; the last one's histograms are step 4's output.
+        Each :class:`Round`; the last one's histograms are step 4's output. A round whose
+        pseudo-identities are each seen by one camera ends the rounds (with a note): the
+        round before it is the last.
 
     Raises:
-        UserError: no pseudo-identity of a round was seen by two cameras.
+        UserError: no pseudo-identity of the first round was seen by two cameras.
     """
     clustering = clustering or Clustering()
     clustering.check(len(train))
@@ -223,6 +225,10 @@ def learn_rounds(
         pseudo = cluster(graph, clustering)
         del graph
         count = cross_camera_walks(pseudo, train.cams, train.sessions)
+        if count == 0 and number > 1:
+            note(f"round {number} found no pseudo-identity seen by two cameras; round "
+                 f"{number - 1}'s model is kept")  # fmt: skip
+            return
         if count == 0:
             raise UserError(
                 f"round {number}: no pseudo-identity was seen by two cameras "

@@ -65,6 +65,7 @@ def gen_st_model_main(builtin: DatasetSpec | None, description: str, argv=None) 
     if not paths:
         raise UserError(f"{train_dir} holds no images")
     names = spec.parse_names(paths)
+    # Deviation from the original: it would count the unknown (-1) as one person's walk.
     if (names.labels < 0).any():
         raise UserError(
             f"{train_dir} holds {int((names.labels < 0).sum())} images of unknown identity "

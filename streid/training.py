@@ -216,6 +216,7 @@ def training_loaders(args, spec: DatasetSpec, arch: Architecture, size, device) 
         train_transform(arch.part_based, size, args.erasing_p, args.color_jitter),
         hint,
     )
+    # Deviation from the original: it would take the folder -1 for one more person.
     if UNKNOWN_ID in train_set.classes:
         unknown = train_set.targets.count(train_set.classes.index(UNKNOWN_ID))
         raise UserError(

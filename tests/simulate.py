@@ -73,6 +73,11 @@ def simulated_features(
     same person agree; the noise depends on ``split_seed`` too. Images labelled ``loners``
     (Market's junk -1 and distractors 0; for MSMT17, whose person 0 is real, only -1) get a
     random feature each.
+
+    ``split_seed`` 0 replays the centres' own random stream as the noise (NumPy's
+    ``SeedSequence`` ignores trailing zeros: ``[seed, 0]`` seeds as ``seed``), so that the
+    noise of image i is the centre of person i: kept as it is, since the figures measured
+    with it must stay reproducible; new code passes ``split_seed`` 1 or more.
     """
     labels = np.asarray(labels)
     world = np.random.default_rng(seed)

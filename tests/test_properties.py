@@ -8,6 +8,7 @@ from hypothesis.extra import numpy as hnp
 
 from streid.evaluation import evaluate
 from streid.interchange import Split
+from streid.label_free import jaccard_graph
 from streid.matfile import ArrayColumns
 from streid.rerank import re_ranking_columns
 from streid.st_model import SpatialTemporalModel, camera_pair_histograms
@@ -109,3 +110,17 @@ def test_re_ranking_equals_the_dense_reference(data, num, dtype):
         cache=cache,
     )
     np.testing.assert_array_equal(fast, ref.re_ranking(query_num, scores, k1, k2, lambda_value))
+
+
+@given(data=st.data(), num=st.integers(4, 36))
+def test_jaccard_graph_equals_the_dense_reference(data, num):
+    # Step 4 --unlabeled's Jaccard of every pair, on non-symmetric similarities full of ties.
+    scores = data.draw(int_arrays((num, num), 0, 3)).astype(np.float32) / 4
+    k1 = data.draw(st.integers(1, min(num - 1, 8)))
+    k2 = data.draw(st.integers(1, k1 + 1))
+    eps = data.draw(st.sampled_from([0.3, 0.6, 1.0]))
+    graph = jaccard_graph(ArrayColumns(scores), k1, k2, eps, block=data.draw(st.integers(1, num)))
+    _, v = ref.k_reciprocal_encoding(scores, k1, k2)
+    dense = ref.jaccard(v, num)
+    expected = np.where(dense <= eps, np.maximum(dense, np.finfo(float).tiny), 0)
+    np.testing.assert_array_equal(graph.toarray(), expected)

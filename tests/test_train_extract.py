@@ -13,11 +13,15 @@ import torch
 import torchvision
 from PIL import Image
 
+import evaluate_st
+import gen_st_model_duke
+import gen_st_model_market
 import prepare
+import test_st_duke
 import test_st_market
 import train_market
 from streid import transforms
-from streid.datasets import MARKET
+from streid.datasets import DUKE, MARKET
 from streid.models import PCB, ft_net
 from tests.helpers_images import torch_threads, write_jpeg, write_raw_dataset
 
@@ -260,3 +264,55 @@ def test_bad_input_one_line(tmp_path, monkeypatch, capsys, case, message):
     assert message in last_line(err) and "Traceback" not in err
     if case == "test_no_epoch":
         assert last_line(err).endswith("it has net_9.pth, net_last.pth")
+
+
+@pytest.fixture(scope="module")
+def walkers(tmp_path_factory) -> Path:
+    """A prepared Market-1501 tree of three training people seen by all six cameras (one
+    colour each), and a fourth person's six queries, one per camera."""
+    root = tmp_path_factory.mktemp("walkers")
+    train = [n for n in MARKET.name_list("train") if n.startswith(("0048_", "0065_", "0110_"))]
+    query = [n for n in MARKET.name_list("query") if n.startswith("0001_")]
+    gallery = [n for n in MARKET.name_list("gallery") if n.startswith("0001_")][:8]
+    raw = {"bounding_box_train": train, "query": query, "bounding_box_test": gallery}
+    write_raw_dataset(root / "raw", raw)
+    prepare.main(["--Market", "--download_path", str(root / "raw"), "--save_path", str(root)])
+    return root
+
+
+def test_steps_3_to_5_without_identity_labels(walkers, market, tmp_path, monkeypatch, capsys):
+    """Step 3 --train, step 4 --unlabeled and step 5 on rendered images; then the same net,
+    trained on this Market-1501 tree, extracts a DukeMTMC-reID tree (the cross-domain
+    protocol): its class count comes from its own opts.json."""
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    args = ["--data_dir", str(walkers), "--name", "lf", "--weights", "none", "--epochs", "1"]
+    train_market.main([*args, "--batchsize", "8", "--seed", "0", "--num_workers", "0", *SIZE])
+    test_st_market.main(["--name", "lf", "--test_dir", str(walkers), "--train", *CPU])
+    assert "saved model/lf/pytorch_result_train.mat" in capsys.readouterr().out
+    saved = scipy.io.loadmat(tmp_path / "model/lf/pytorch_result_train.mat")
+    labels, cams, frames = original_metadata(walkers / "train_all")
+    assert saved["train_f"].shape == (len(labels), 2048) and saved["train_f"].dtype == np.float32
+    assert saved["train_label"].tolist() == [labels] and saved["train_cam"].tolist() == [cams]
+    assert saved["train_frames"].tolist() == [frames] and "train_session" not in saved
+    gen_st_model_market.main(["--data_dir", str(walkers), "--name", "lf", "--unlabeled"])
+    out = capsys.readouterr().out
+    assert "round 4/4: " in out and "pairwise precision 1.000" in out, out
+    evaluate_st.main(["--name", "lf"])
+    assert capsys.readouterr().out.startswith("top1:")
+    duke = tmp_path / "duke"
+    train = [n for n in DUKE.name_list("train") if n.startswith(("0008_", "0022_"))]
+    raw = {"bounding_box_train": train, "query": DUKE.name_list("query")[:3]}
+    write_raw_dataset(duke / "raw", {**raw, "bounding_box_test": DUKE.name_list("gallery")[:4]})
+    prepare.main(["--Duke", "--download_path", str(duke / "raw"), "--save_path", str(duke)])
+    test_st_duke.main(["--name", "lf", "--test_dir", str(duke), "--train", *CPU, "--PCB"])
+    err = capsys.readouterr().err
+    assert "note: model/lf/opts.json says PCB=False; using that" in err
+    saved = scipy.io.loadmat(tmp_path / "model/lf/pytorch_result_train.mat")
+    assert saved["train_f"].shape == (55, 2048)
+    assert sorted(set(saved["train_label"][0])) == [8, 22]  # Duke's persons, not the net's
+    gen_st_model_duke.main(["--data_dir", str(duke), "--name", "lf", "--unlabeled"])
+    pseudo = scipy.io.loadmat(tmp_path / "model/lf/pytorch_result2.mat")["pseudo_labels"][0]
+    assert (pseudo >= 0).sum() > 27
+    persons = {(p, person) for p, person in zip(pseudo, saved["train_label"][0], strict=True)}
+    assert len({p for p, _ in persons if p >= 0}) == len([p for p, _ in persons if p >= 0])
