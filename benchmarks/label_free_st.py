@@ -1,6 +1,6 @@
 """The spatial-temporal model learnt without identity labels, against the supervised one.
 
-    python -m benchmarks.label_free_st              # the three datasets; about 40 minutes
+    python -m benchmarks.label_free_st              # the three datasets; about 50 minutes
     python -m benchmarks.label_free_st --datasets market --strengths weak \\
         --eps 0.5 0.6 0.7 --min_samples 2 4       # a sweep of the method's settings
 
