@@ -26,6 +26,7 @@ from collections.abc import Callable
 from .artifacts import DEFAULT_NAME
 from .errors import Interrupted, UserError
 from .fusion import Fusion
+from .label_free import Clustering
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -185,8 +186,6 @@ def fusion_of(args: argparse.Namespace) -> Fusion:
 def add_label_free_arguments(p: argparse.ArgumentParser) -> None:
     """Step 4 without identity labels (:mod:`streid.label_free`); the defaults are the
     measured ones of :class:`streid.label_free.Clustering`."""
-    from .label_free import Clustering  # scikit-learn only where the step runs
-
     default = Clustering()
     group = p.add_argument_group("without identity labels (added: not in the original)")
     group.add_argument(

@@ -33,8 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse
-from sklearn.cluster import DBSCAN
-from sklearn.metrics.cluster import pair_confusion_matrix
 
 from .all_scores import FeatureColumns
 from .bandwidth import choose_sigma
@@ -112,6 +110,8 @@ def jaccard_graph(columns, k1: int, k2: int, eps: float, block: int = QUERY_BLOC
 
 def cluster(distances, clustering: Clustering) -> np.ndarray:
     """DBSCAN on a sparse distance graph: each image's pseudo-identity, -1 if alone."""
+    from sklearn.cluster import DBSCAN  # scikit-learn (slow to import) where it is used
+
     dbscan = DBSCAN(eps=clustering.eps, min_samples=clustering.min_samples, metric="precomputed")
     return dbscan.fit_predict(distances).astype(np.int64)
 
@@ -123,6 +123,8 @@ def pairwise_precision_recall(pseudo: np.ndarray, labels: np.ndarray) -> tuple[f
     in one pseudo-identity that share a label; recall the share of pairs that share a label
     and are in one pseudo-identity. An image left alone (-1) is a pseudo-identity of its own.
     """
+    from sklearn.metrics.cluster import pair_confusion_matrix
+
     known = labels >= 0
     pseudo, labels = pseudo[known], labels[known]
     alone = pseudo < 0
@@ -187,6 +189,11 @@ class Round:
         return f"{line} ({self.seconds:.0f} s)"
 
 
+def _tally(pseudo: np.ndarray) -> str:
+    alone = int((pseudo < 0).sum())
+    return f"{int(pseudo.max()) + 1} pseudo-identities, {alone} of {len(pseudo)} images unclustered"
+
+
 def learn_rounds(
     train: Split,
     num_cameras: int,
@@ -226,30 +233,23 @@ def learn_rounds(
         del graph
         count = cross_camera_walks(pseudo, train.cams, train.sessions)
         if count == 0 and number > 1:
-            note(f"round {number} found no pseudo-identity seen by two cameras; round "
-                 f"{number - 1}'s model is kept")  # fmt: skip
+            note(f"round {number} found no pseudo-identity seen by two cameras ({_tally(pseudo)})"
+                 f"; round {number - 1}'s model is kept")  # fmt: skip
             return
         if count == 0:
             raise UserError(
-                f"round {number}: no pseudo-identity was seen by two cameras "
-                f"({int(pseudo.max()) + 1} pseudo-identities, {int((pseudo < 0).sum())} of "
-                f"{len(pseudo)} images unclustered), so there is no time gap to learn from: "
-                f"the features may be too weak to tell people apart; a larger --eps joins more"
+                f"round 1: no pseudo-identity was seen by two cameras ({_tally(pseudo)}), so "
+                f"there is no time gap to learn from: the features may be too weak to tell "
+                f"people apart; a larger --eps joins more"
             )
         labels, cams, frames, sessions = clustered(pseudo, train)
         hist = camera_pair_histograms(labels, cams, frames, num_cameras, num_bins, interval,
                                       sessions)  # fmt: skip
-        precision, recall = (
-            (None, None) if known is None else pairwise_precision_recall(pseudo, known)
-        )
-        yield Round(number, pseudo, hist, count, precision, recall,
-                    time.perf_counter() - start)  # fmt: skip
+        found = (None, None) if known is None else pairwise_precision_recall(pseudo, known)
+        yield Round(number, pseudo, hist, count, *found, time.perf_counter() - start)
         if number < clustering.rounds:
-            sigma = smooth
-            if smooth == AUTO:
-                auto, _ = choose_sigma(labels, cams, frames, num_cameras, num_bins, interval,
-                                       sessions)  # fmt: skip
-                sigma = auto or PAPER_SMOOTH
+            gaps = (labels, cams, frames, num_cameras, num_bins, interval, sessions)
+            sigma = smooth if smooth != AUTO else choose_sigma(*gaps)[0] or PAPER_SMOOTH
             if chance is None:
                 chance = chance_histograms(train.cams, train.frames, train.sessions,
                                            num_cameras, num_bins, interval)  # fmt: skip

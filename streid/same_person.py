@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.fft
-from sklearn.linear_model import LogisticRegression
 
 from .all_scores import CHUNK
 from .fusion import pair_index
 from .interchange import Split
 from .st_model import EPS, SpatialTemporalModel, smooth_histograms
 
-PAIRS = 200_000  # image pairs of each class the visual term is fitted on, at most
+PAIRS = 200_000  # image pairs of each class the visual term is fitted on, at most (drawn
+# with replacement: no more than the pairs of one pseudo-identity there are)
 FLOOR = 0.01  # a bin's floor, as a share of a uniform bin: a gap no pseudo-identity made
 # is at most about 100 times less likely than by chance
 
@@ -77,11 +77,17 @@ def log_ratio_table(st: SpatialTemporalModel, chance: np.ndarray, sigma: float) 
 
 
 def _pairs(pseudo: np.ndarray, cams: np.ndarray, rng, limit: int):
-    """(i, j) index pairs: up to ``limit`` of one pseudo-identity, and as many of any two
-    images; both of two cameras. Also the share of same-identity pairs among all pairs of
-    two cameras."""
+    """(i, j) index pairs, both of two cameras: up to ``limit`` of one pseudo-identity (no
+    more than there are), and as many of any two images. Also the share of same-identity
+    pairs among all pairs of two cameras."""
     kept = np.flatnonzero(pseudo >= 0)
     sizes = np.bincount(pseudo[kept])
+    # The counts of pairs of two cameras: of one pseudo-identity, and of any two images.
+    cell = np.unique(np.stack([pseudo[kept], cams[kept]]), axis=1, return_counts=True)[1]
+    same_pairs = ((sizes**2).sum() - (cell**2).sum()) / 2
+    per_camera = np.bincount(cams - 1)
+    all_pairs = (len(cams) ** 2 - (per_camera**2).sum()) / 2
+    limit = int(min(limit, same_pairs))
     start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     members = kept[np.argsort(pseudo[kept], kind="stable")]
     # Random members of one identity: the image i, then j among the members of its identity.
@@ -90,11 +96,6 @@ def _pairs(pseudo: np.ndarray, cams: np.ndarray, rng, limit: int):
     same = np.stack([i, j])[:, cams[i] != cams[j]][:, :limit]
     anyone = rng.integers(0, len(pseudo), (2, 4 * limit))
     anyone = anyone[:, cams[anyone[0]] != cams[anyone[1]]][:, : same.shape[1]]
-    # The share of same-identity pairs among pairs of two cameras, from the counts.
-    per_camera = np.bincount(cams - 1)
-    all_pairs = (len(cams) ** 2 - (per_camera**2).sum()) / 2
-    cell = np.unique(np.stack([pseudo[kept], cams[kept]]), axis=1, return_counts=True)[1]
-    same_pairs = ((sizes**2).sum() - (cell**2).sum()) / 2
     return same, anyone, same_pairs / all_pairs
 
 
@@ -106,6 +107,8 @@ def visual_log_odds(features: np.ndarray, pseudo, cams, seed: int = 0) -> tuple[
     same, anyone, share = _pairs(pseudo, cams, np.random.default_rng(seed), PAIRS)
     if same.shape[1] == 0 or anyone.shape[1] == 0:
         return 0.0, 0.0  # no evidence either way: the time gap decides alone
+    from sklearn.linear_model import LogisticRegression  # slow to import: where it is used
+
     s = [np.einsum("ij,ij->i", features[p[0]], features[p[1]]) for p in (same, anyone)]
     y = np.concatenate([np.ones(len(s[0])), np.zeros(len(s[1]))])
     fit = LogisticRegression().fit(np.concatenate(s)[:, None], y)

@@ -29,6 +29,7 @@ from .interchange import (
     load_train_features,
     save_distribution,
 )
+from .label_free import Clustering, clustered, learn_rounds
 from .matfile import ColumnSource, MatColumns
 from .rerank import rerank_blocks
 from .st_model import camera_pair_histograms, check_cameras, walks
@@ -108,8 +109,6 @@ def _write_distribution(name, spec, labels, cams, frames, sessions, source, hist
 def _gen_st_model_unlabeled(args, spec: DatasetSpec) -> Path:
     """Step 4 ``--unlabeled``: the histograms of pseudo-identities found in
     ``pytorch_result_train.mat`` (:mod:`streid.label_free`); no identity label is read."""
-    from .label_free import Clustering, clustered, learn_rounds  # scikit-learn: this step only
-
     path = Run(args.name).existing(TRAIN_FEATURES_FILE)
     train = load_train_features(path)
     check_cameras(train.cams, spec.num_cameras, f"{path}: train_cam")

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from streid import label_free
 from streid.datasets import MARKET
 from streid.errors import UserError
 from streid.interchange import Split
@@ -247,3 +248,21 @@ def test_settings_out_of_range(change, message):
     train = identities_of(size=8, count=40)
     with pytest.raises(UserError, match=re.escape(message)):
         next(learn_rounds(train, *SETTINGS, 50, Clustering(**change)))
+
+
+def test_a_round_without_a_cross_camera_walk_keeps_the_last_one(monkeypatch, capsys):
+    train = identities_of(size=8, count=40)
+    real, calls = label_free.cluster, []
+
+    def nobody_in_round_2(graph, clustering):
+        calls.append(1)
+        found = real(graph, clustering)
+        return np.full_like(found, -1) if len(calls) == 2 else found
+
+    monkeypatch.setattr(label_free, "cluster", nobody_in_round_2)
+    rounds = list(learn_rounds(train, *SETTINGS, 50, Clustering(rounds=3, k1=7, k2=2)))
+    assert [r.number for r in rounds] == [1] and len(calls) == 2
+    assert capsys.readouterr().err == (
+        "note: round 2 found no pseudo-identity seen by two cameras (0 pseudo-identities, 320 "
+        "of 320 images unclustered); round 1's model is kept\n"
+    )
