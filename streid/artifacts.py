@@ -23,22 +23,21 @@ here and nowhere else (:class:`Run` gives their paths):
 The schemas of the interchange files ``pytorch_result.mat``, ``pytorch_result_train.mat`` and
 ``pytorch_result2.mat`` and their validated reading are in :mod:`streid.interchange`.
 
-Every writer goes through a temporary file in the destination folder and an atomic rename,
-so an interrupted run never leaves a half-written file behind.
+Every writer goes through a temporary file in the destination folder and an atomic rename
+(:mod:`streid.files`), so an interrupted run never leaves a half-written file behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import scipy.io
 
 from .errors import UserError
+from .files import atomic_output, locked, remove_stale_temporaries
 
 MODEL_ROOT = Path("model")
 
@@ -148,6 +147,21 @@ class Run:
     def figure4_csv(self) -> Path:
         return self.path / FIGURE4_FILES[1]
 
+    @contextlib.contextmanager
+    def lock(self, filename: str):
+        """Hold this run's writer lock of ``filename`` (its step's output) while the block
+        runs; UserError naming the holder if another process holds it. Stale temporary files
+        of the folder are removed on the way in.
+
+        Advisory (``fcntl.flock``), so only st-reid's steps heed it; released however the
+        process ends, even by kill -9. Where the file system has no locks, nothing is held.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        holder = self.path / f".{filename}.lock"
+        with locked(holder, f"{self.path / filename}"):
+            remove_stale_temporaries(self.path)
+            yield
+
     def require(self) -> Run:
         """This run; UserError if its folder does not exist."""
         if not self.path.is_dir():
@@ -167,70 +181,28 @@ class Run:
         return path
 
 
-# -- atomic writing --------------------------------------------------------------------------
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, suffix: str = ".tmp"):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
-
-    Whatever stops the writing (an error, Ctrl-C, SIGTERM or SIGHUP through
-    :func:`streid.cli.entry_point`) removes the temporary file. A write error (a full disk,
-    a read-only folder) becomes a UserError naming ``path``.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    except OSError as err:
-        raise UserError(f"cannot write {path}: {err.strerror or err}") from None
-    os.close(fd)
-    with removed_on_failure(Path(tmp), path):
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
-        os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def removed_on_failure(tmp: Path, path: Path):
-    """Remove the temporary file ``tmp`` of ``path`` if the block fails or is stopped; a
-    write error (a full disk, a read-only folder) becomes a UserError naming ``path``."""
-    try:
-        yield
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise UserError(f"could not write {path}: {err.strerror or err}") from None
-        raise
-
-
-def check_free_space(path: Path, nbytes: int, alternative: str = "") -> None:
-    """UserError if the file system of ``path`` has less than ``nbytes`` free."""
-    free = shutil.disk_usage(Path(path).parent).free
-    if free < nbytes:
-        raise UserError(
-            f"{path} needs {nbytes / 1e9:.2f} GB but its file system has {free / 1e9:.2f} GB "
-            f"free: free space in {Path(path).parent}/{alternative}"
-        )
-
-
 def savemat_atomic(path: str | os.PathLike, mdict: dict) -> None:
     """``scipy.io.savemat`` through a temporary file and an atomic rename."""
     with atomic_output(path) as tmp:
         scipy.io.savemat(tmp, mdict)
 
 
-def loadmat_checked(path: Path, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
-    """Load ``keys`` (and ``optional`` keys, where present) from a .mat file; UserError if it
-    cannot be read or lacks one of ``keys``."""
+def loadmat_checked(
+    path, keys: tuple[str, ...], optional: tuple[str, ...] = (), source: Path | None = None
+) -> dict:
+    """Load ``keys`` (and ``optional`` keys, where present) from a .mat file (a path, or a
+    file open for reading, named ``source``); UserError if it cannot be read or lacks one of
+    ``keys``."""
+    opened = not isinstance(path, (str, os.PathLike))
+    name = source if opened else path
     try:
         data = scipy.io.loadmat(path, variable_names=keys + optional)
     except Exception as err:  # scipy raises several types for a damaged or foreign file
-        raise UserError(f"{path} could not be read as a MATLAB .mat file ({err})") from None
+        raise UserError(f"{name} could not be read as a MATLAB .mat file ({err})") from None
     missing = [k for k in keys if k not in data]
     if missing:
-        found = sorted(name for name, _, _ in scipy.io.whosmat(path))
-        raise UserError(f"{path} has no key {missing[0]!r} (expected {list(keys)}, found {found})")
+        if opened:
+            path.seek(0)
+        found = sorted(key for key, _, _ in scipy.io.whosmat(path))
+        raise UserError(f"{name} has no key {missing[0]!r} (expected {list(keys)}, found {found})")
     return data

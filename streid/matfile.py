@@ -30,8 +30,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .artifacts import atomic_output, check_free_space, loadmat_checked
+from .artifacts import loadmat_checked
 from .errors import UserError
+from .files import atomic_output, check_free_space
 
 # Data types and array classes of the format.
 MI_INT8, MI_INT32, MI_UINT32, MI_SINGLE, MI_DOUBLE, MI_MATRIX = 1, 5, 6, 7, 9, 14
@@ -109,7 +110,7 @@ def write_matrix_by_columns(
             block = np.ascontiguousarray(block, dtype=dtype.newbyteorder("<"))
             if block.ndim != 2 or block.shape[1] != rows:
                 raise ValueError(f"column block of shape {block.shape}, expected (b, {rows})")
-            block.tofile(f)
+            f.write(memoryview(block).cast("B"))  # a full disk raises ENOSPC (tofile: no errno)
             written += block.shape[0]
         if written != cols:
             raise ValueError(f"wrote {written} columns, expected {cols}")
@@ -169,50 +170,67 @@ class MatColumns:
         self.path = Path(path)
         self.key = key
         self._array = None
+        # Opened once: a step that replaces the file meanwhile (an atomic rename) leaves this
+        # reader on the file it started with, never on a mix of the two.
+        try:
+            self._file = open(self.path, "rb")  # held for the reader's life
+        except OSError as err:
+            raise UserError(f"cannot read {self.path}: {err.strerror or err}") from None
         self._offset = self._locate()
         self.streamed = self._offset is not None
         if not self.streamed:
-            arr = loadmat_checked(self.path, (key,))[key]
+            self._file.seek(0)
+            arr = loadmat_checked(self._file, (key,), source=self.path)[key]
+            self.close()
             if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.floating):
                 raise UserError(f"{path}: {key} must be a 2-D floating matrix, found {arr.shape}")
             self._array = np.asfortranarray(arr)
             self.shape, self.dtype = arr.shape, arr.dtype
 
+    def close(self) -> None:
+        """Close the file (also when the reader is garbage-collected)."""
+        self._file.close()
+
+    def __del__(self):
+        file = getattr(self, "_file", None)
+        if file is not None:
+            file.close()
+
     def _locate(self) -> int | None:
         """Offset of the data if the file has the layout above, else None."""
-        with open(self.path, "rb") as f:
-            head = f.read(NAME_AT + TAG.size)
-            if len(head) < NAME_AT + TAG.size:
-                return None
-            *_, endian = HEADER.unpack_from(head, 0)
-            matrix_type, _ = TAG.unpack_from(head, MATRIX_AT)
-            flags_type, _, flags, _ = ARRAY_FLAGS.unpack_from(head, FLAGS_AT)
-            dims_type, dims_bytes, rows, cols = DIMENSIONS.unpack_from(head, DIMENSIONS_AT)
-            if endian != LITTLE_ENDIAN or matrix_type != MI_MATRIX or flags_type != MI_UINT32:
-                return None
-            if flags & 0xFF not in (MX_DOUBLE_CLASS, MX_SINGLE_CLASS) or flags & COMPLEX_FLAG:
-                return None
-            if dims_type != MI_INT32 or dims_bytes != 8:  # 2-D
-                return None
-            name_type, name_bytes = TAG.unpack_from(head, NAME_AT)
-            if name_type >> 16:  # a small element: the name is packed into its tag
-                name_len = name_type >> 16
-                name = head[NAME_AT + SMALL_ELEMENT_MAX : NAME_AT + SMALL_ELEMENT_MAX + name_len]
-                data_at = NAME_AT + TAG.size
-            else:
-                f.seek(NAME_AT + TAG.size)
-                name = f.read(name_bytes)
-                data_at = NAME_AT + TAG.size + _pad8(name_bytes)
-            if name.decode("ascii", "replace") != self.key:
-                return None
-            f.seek(data_at)
-            data_tag = f.read(TAG.size)
-            if len(data_tag) < TAG.size:
-                return None
-            data_type, data_bytes = TAG.unpack(data_tag)
-            dtype = DTYPE_OF.get(data_type)
-            if dtype is None or data_bytes != rows * cols * dtype.itemsize:
-                return None
+        f = self._file
+        head = f.read(NAME_AT + TAG.size)
+        if len(head) < NAME_AT + TAG.size:
+            return None
+        *_, endian = HEADER.unpack_from(head, 0)
+        matrix_type, _ = TAG.unpack_from(head, MATRIX_AT)
+        flags_type, _, flags, _ = ARRAY_FLAGS.unpack_from(head, FLAGS_AT)
+        dims_type, dims_bytes, rows, cols = DIMENSIONS.unpack_from(head, DIMENSIONS_AT)
+        if endian != LITTLE_ENDIAN or matrix_type != MI_MATRIX or flags_type != MI_UINT32:
+            return None
+        if flags & 0xFF not in (MX_DOUBLE_CLASS, MX_SINGLE_CLASS) or flags & COMPLEX_FLAG:
+            return None
+        if dims_type != MI_INT32 or dims_bytes != 8:  # 2-D
+            return None
+        name_type, name_bytes = TAG.unpack_from(head, NAME_AT)
+        if name_type >> 16:  # a small element: the name is packed into its tag
+            name_len = name_type >> 16
+            name = head[NAME_AT + SMALL_ELEMENT_MAX : NAME_AT + SMALL_ELEMENT_MAX + name_len]
+            data_at = NAME_AT + TAG.size
+        else:
+            f.seek(NAME_AT + TAG.size)
+            name = f.read(name_bytes)
+            data_at = NAME_AT + TAG.size + _pad8(name_bytes)
+        if name.decode("ascii", "replace") != self.key:
+            return None
+        f.seek(data_at)
+        data_tag = f.read(TAG.size)
+        if len(data_tag) < TAG.size:
+            return None
+        data_type, data_bytes = TAG.unpack(data_tag)
+        dtype = DTYPE_OF.get(data_type)
+        if dtype is None or data_bytes != rows * cols * dtype.itemsize:
+            return None
         self.shape, self.dtype = (rows, cols), dtype
         return data_at + TAG.size
 
@@ -226,8 +244,8 @@ class MatColumns:
             return self._array[rows, cols]
         size = self.dtype.itemsize
         offsets = self._offset + (np.asarray(cols) * self.shape[0] + np.asarray(rows)) * size
-        with open(self.path, "rb") as f:
-            data = b"".join(os.pread(f.fileno(), size, int(o)) for o in offsets)
+        fd = self._file.fileno()
+        data = b"".join(os.pread(fd, size, int(o)) for o in offsets)
         if len(data) != len(offsets) * size:
             raise UserError(f"{self.path} is truncated: {self.key} has fewer values than its shape")
         return np.frombuffer(data, dtype=self.dtype).copy()
@@ -238,9 +256,10 @@ class MatColumns:
             return np.ascontiguousarray(self._array[:, j0:j1].T)
         rows = self.shape[0]
         count = (j1 - j0) * rows
-        with open(self.path, "rb") as f:
-            f.seek(self._offset + j0 * rows * self.dtype.itemsize)
-            block = np.fromfile(f, dtype=self.dtype, count=count)
+        block = np.empty(count, dtype=self.dtype)
+        self._file.seek(self._offset + j0 * rows * self.dtype.itemsize)
+        if self._file.readinto(memoryview(block).cast("B")) != block.nbytes:
+            block = block[:0]
         if block.size != count:
             raise UserError(f"{self.path} is truncated: {self.key} has fewer values than its shape")
         return block.reshape(j1 - j0, rows)

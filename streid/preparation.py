@@ -21,10 +21,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .artifacts import removed_on_failure
 from .dataset_yaml import write_spec
 from .datasets import MSMT17, DatasetSpec
 from .errors import UserError
+from .files import removed_on_failure
 
 # Market/Duke raw folder -> the prepared split it feeds.
 RAW_SPLITS = {"query": "query", "bounding_box_test": "gallery", "bounding_box_train": "train_all"}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import gen_rerank_all_scores_mat
-from streid import artifacts
+from streid import files
 from streid.artifacts import atomic_output
 from streid.datasets import MARKET
 from streid.errors import UserError
@@ -116,7 +116,7 @@ def test_a_stopped_training_resumes(tmp_path):
 def test_step_6_1_checks_the_free_space_first(big_run, monkeypatch, capsys):
     monkeypatch.chdir(big_run)
     usage = collections.namedtuple("usage", "total used free")
-    monkeypatch.setattr(artifacts.shutil, "disk_usage", lambda _: usage(10**9, 10**9, 52 * 10**6))
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda _: usage(10**9, 10**9, 52 * 10**6))
     err = run_fails(gen_rerank_all_scores_mat.main, ["--name", "run"], capsys)
     assert "all_scores.mat needs 0.26 GB but its file system has 0.05 GB free" in err
     assert "evaluate_rerank.py --from_features" in err
@@ -124,7 +124,9 @@ def test_step_6_1_checks_the_free_space_first(big_run, monkeypatch, capsys):
 
 
 def test_a_write_error_names_the_file(tmp_path):
-    with pytest.raises(UserError, match=r"^could not write .*/out.mat: No space left on device$"):
+    with pytest.raises(
+        UserError, match=r"^could not write .*/out.mat: disk full \(No space left on device\)$"
+    ):
         with atomic_output(tmp_path / "out.mat") as tmp:
             tmp.write_bytes(b"half")
             raise OSError(28, "No space left on device")

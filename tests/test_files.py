@@ -1,0 +1,138 @@
+"""Files written safely (streid.files): temporary files that killed processes left are removed
+by the next writer, writer locks name their holder, readers of all_scores.mat keep the file
+they opened, and a full disk is called one."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from streid import files
+from streid.artifacts import Run, savemat_atomic
+from streid.errors import UserError
+from streid.matfile import MatColumns, write_matrix_by_columns
+
+ROOT = Path(__file__).resolve().parent.parent
+HOLD = """
+import sys, time
+from pathlib import Path
+from streid.artifacts import Run, atomic_output
+Run(sys.argv[1]).path.mkdir(parents=True, exist_ok=True)
+with Run(sys.argv[1]).lock("pytorch_result2.mat"), atomic_output(Path(sys.argv[1]) / "x.mat") as t:
+    t.write_bytes(b"half")
+    print("ready", flush=True)
+    time.sleep(60)
+"""
+
+
+def holder(run: Path) -> subprocess.Popen:
+    """A process that holds ``run``'s step-4 lock and a temporary file, until killed."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout.readline() == "ready\n"
+    return proc
+
+
+def hidden(folder: Path) -> list[str]:
+    return sorted(
+        p.name for p in folder.iterdir() if p.name.startswith(".") and "lock" not in p.name
+    )
+
+
+def test_a_killed_writer_leaves_a_temporary_that_the_next_writer_removes(tmp_path, capsys):
+    proc = holder(tmp_path / "run")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (left,) = hidden(tmp_path / "run")
+    assert files.TEMPORARY.fullmatch(left)["pid"] == str(proc.pid)
+    savemat_atomic(tmp_path / "run" / "pytorch_result2.mat", {"distribution": np.zeros(3)})
+    assert hidden(tmp_path / "run") == []
+    assert capsys.readouterr().err == (
+        f"note: removed 1 temporary file(s) of stopped runs from {tmp_path / 'run'}/ (0.00 GB)\n"
+    )
+
+
+def test_only_the_temporaries_of_ended_processes_go(tmp_path):
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    prefix, suffix = files.temporary_affixes(tmp_path / "a.mat")
+    mine = tmp_path / f"{prefix}abc{suffix}"
+    theirs = tmp_path / mine.name.replace(f"-{os.getpid()}.", f"-{ended.stdout.strip()}.")
+    elsewhere = tmp_path / theirs.name.replace(files._HOST, "another-host")
+    foreign = tmp_path / ".a.mat.abcdefgh.tmp"  # no owner recorded: left alone
+    folder = tmp_path / theirs.name.replace(".mat.", ".dir.")
+    for path in (mine, theirs, elsewhere, foreign):
+        path.write_bytes(b"x")
+    folder.mkdir()
+    (folder / "inside.jpg").write_bytes(b"x")
+    assert files.remove_stale_temporaries(tmp_path) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in (mine, elsewhere, foreign)
+    )
+
+
+def test_a_second_writer_is_told_who_holds_the_lock(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    proc = holder(tmp_path / "model" / "run")
+    try:
+        with pytest.raises(UserError) as err, Run("run").lock("pytorch_result2.mat"):
+            pass
+        assert str(err.value).startswith(
+            f"model/run/pytorch_result2.mat is being written by process {proc.pid} on "
+        )
+        assert str(err.value).endswith(": wait for it to end, or give another --name")
+        with Run("run").lock("all_scores.mat"):  # another file of the run: no conflict
+            pass
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with Run("run").lock("pytorch_result2.mat"):  # kill -9 released it
+        pass
+
+
+def test_a_reader_keeps_the_file_it_opened_while_it_is_replaced(tmp_path):
+    path = tmp_path / "all_scores.mat"
+    old, new = np.arange(12.0).reshape(3, 4), -np.arange(12.0).reshape(3, 4)
+    write_matrix_by_columns(path, "all_scores", (3, 4), np.float64, iter([old.T]))
+    reader = MatColumns(path, "all_scores")
+    assert reader.streamed
+    write_matrix_by_columns(path, "all_scores", (3, 4), np.float64, iter([new.T]))
+    np.testing.assert_array_equal(reader.columns_t(1, 3), old[:, 1:3].T)
+    np.testing.assert_array_equal(reader.entries(np.array([2]), np.array([3])), [11.0])
+    np.testing.assert_array_equal(MatColumns(path, "all_scores").columns_t(0, 4), new.T)
+
+
+def test_a_compressed_file_is_read_whole_and_closed(tmp_path):
+    path = tmp_path / "all_scores.mat"
+    scipy.io.savemat(path, {"all_scores": np.eye(3)}, do_compression=True)
+    reader = MatColumns(path, "all_scores")
+    assert not reader.streamed and reader._file.closed
+    np.testing.assert_array_equal(reader.columns_t(0, 3), np.eye(3))
+
+
+def test_a_full_disk_is_called_one(tmp_path):
+    def blocks():
+        yield np.zeros((1, 3))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    path = tmp_path / "all_scores.mat"
+    with pytest.raises(UserError, match=r"^could not write .*all_scores.mat: disk full \(No space"):
+        write_matrix_by_columns(path, "all_scores", (3, 2), np.float64, blocks())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_half_written_block_is_a_truncated_file(tmp_path):
+    path = tmp_path / "all_scores.mat"
+    write_matrix_by_columns(path, "all_scores", (3, 4), np.float64, iter([np.ones((4, 3))]))
+    size = path.stat().st_size
+    os.truncate(path, size - 16)
+    with pytest.raises(UserError, match="is truncated"):
+        MatColumns(path, "all_scores").columns_t(0, 4)
