@@ -174,10 +174,11 @@ class Run:
     def existing(self, filename: str) -> Path:
         """The path of an existing file of the run; UserError naming its step if missing."""
         path = self.require().path / filename
+        made_by = MADE_BY.get(filename, "an earlier step")
+        if path.is_dir():
+            raise UserError(f"{path} is a folder, not the file made by {made_by}")
         if not path.is_file():
-            raise UserError(
-                f"{path} not found: it is made by {MADE_BY.get(filename, 'an earlier step')}"
-            )
+            raise UserError(f"{path} not found: it is made by {made_by}")
         return path
 
 

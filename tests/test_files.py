@@ -136,3 +136,12 @@ def test_a_half_written_block_is_a_truncated_file(tmp_path):
     os.truncate(path, size - 16)
     with pytest.raises(UserError, match="is truncated"):
         MatColumns(path, "all_scores").columns_t(0, 4)
+
+
+def test_a_folder_where_a_file_is_expected_is_called_a_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model" / "run" / "pytorch_result.mat").mkdir(parents=True)
+    with pytest.raises(
+        UserError, match=r"^model/run/pytorch_result.mat is a folder, not the file made by step 3 "
+    ):
+        Run("run").existing("pytorch_result.mat")
