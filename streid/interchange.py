@@ -98,6 +98,9 @@ class FeatureSet:
     gallery: Split
 
 
+MAX_EXACT = 2.0**53  # the largest id or time a .mat file may hold
+
+
 def _vector(data: dict, key: str, n: int, source: str, whole: bool = True) -> np.ndarray:
     """A 1 x N (or N x 1, or N) numeric vector; int64 if its values are whole numbers."""
     arr = np.asarray(data[key])
@@ -111,10 +114,16 @@ def _vector(data: dict, key: str, n: int, source: str, whole: bool = True) -> np
         raise UserError(f"{source}: {key} has {arr.size} values but {split}_f has {n} rows")
     if not np.issubdtype(arr.dtype, np.number):
         raise UserError(f"{source}: {key} must hold numbers, found dtype {arr.dtype}")
+    if not np.issubdtype(arr.dtype, np.integer) and not np.all(np.isfinite(arr)):
+        raise UserError(f"{source}: {key} holds NaN or inf values")
+    # Ids and times beyond 2**53 are not exact in float64, and their differences (the time
+    # gaps) would overflow int64 near 2**63.
+    if arr.size and np.abs(arr.astype(np.float64)).max() > MAX_EXACT:
+        worst = arr[np.argmax(np.abs(arr.astype(np.float64)))]
+        raise UserError(f"{source}: {key} holds {worst:g}, beyond the ±2^53 (9.0e15) that ids "
+                        f"and times may reach")  # fmt: skip
     if np.issubdtype(arr.dtype, np.integer):
         return arr.astype(np.int64)
-    if not np.all(np.isfinite(arr)):
-        raise UserError(f"{source}: {key} holds NaN or inf values")
     if np.all(arr == np.round(arr)):
         return arr.astype(np.int64)
     if whole:

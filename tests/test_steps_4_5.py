@@ -152,6 +152,18 @@ EMPTY_QUERY = dict.fromkeys(("query_f", "query_label", "query_cam", "query_frame
             "gallery_cam holds camera id 9",
         ),
         ({"gallery_f": lambda f: f[:, :10]}, "query_f has 64 columns but gallery_f has 10"),
+        (
+            {"query_frames": lambda v: np.where(np.arange(v.size) == 2, -1e308, v)},
+            "query_frames holds -1e[+]308, beyond the ±2\\^53",
+        ),
+        (
+            {"gallery_frames": lambda v: np.where(np.arange(v.size) == 2, 2**62, v)},
+            "gallery_frames holds 4.61169e[+]18, beyond",
+        ),
+        (
+            {"gallery_frames": lambda v: np.where(np.arange(v.size) == 4, np.nan, v)},
+            "gallery_frames holds NaN or inf values",
+        ),
     ],
 )
 def test_evaluate_st_bad_features(market_run, tmp_path, capsys, changes, message):
