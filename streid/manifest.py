@@ -92,7 +92,8 @@ def read_manifest(csv_path: Path, images: Path) -> tuple[list[Row], bool]:
         sessions = "session" in header
         rows = [_row(csv_path, n, r, images, sessions) for n, r in enumerate(reader, 2)]
     except csv.Error as err:
-        raise UserError(f"{csv_path} line {reader.line_num}: not CSV ({err})") from None
+        line = reader.line_num + 1  # the line being read when the error came
+        raise UserError(f"{csv_path} line {line}: not CSV ({err})") from None
     if not rows:
         raise UserError(f"{csv_path} lists no images")
     return rows, sessions
