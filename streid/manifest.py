@@ -21,6 +21,13 @@ gaps are not known yet, and the longest one possible stands in: the time span of
 training images within a session. For Market-1501 this rule gives its 100 frames
 per bin, and 5,077 bins where the original has 5,000. Unless ``--smooth`` is given, the
 default Parzen width is ``auto``: step 4 chooses it from the training gaps.
+
+The CSV is read as UTF-8 (a byte order mark is accepted); a spreadsheet or another encoding
+is refused with one line. A time must be a finite number within +-2^53. Legal but odd, and
+warned about (:mod:`streid.manifest_checks`): whole numbers and decimals mixed in the time
+column, an image listed twice (with two persons, cameras, times or sessions: refused), a
+training image also in query/gallery, and one time so far from the others that the bins
+derived from the longest gap hold nearly every gap in the first.
 """
 
 from __future__ import annotations
