@@ -23,6 +23,8 @@ The keys (all times in the dataset's own unit, ``unit``):
 
 from __future__ import annotations
 
+import decimal
+import math
 import re
 from pathlib import Path
 
@@ -43,6 +45,9 @@ REQUIRED = {
     "pattern": (str, "a regex of the prepared file names"),
 }
 RECORD_KEYS = ("cameras", "session_labels", "persons")
+MAX_ARRAY_GB = 8  # what a dataset's arrays may take: its histograms, ~3 float64 copies
+# The first bytes of files that are not text: a zip (.xlsx, .ods), an old Office file (.xls).
+BINARY_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
 
 
 def spec_to_dict(spec: DatasetSpec) -> dict:
@@ -90,10 +95,12 @@ def spec_from_dict(data, source: str) -> DatasetSpec:
         bad = not isinstance(value, kind) or isinstance(value, bool)
         if isinstance(value, str):
             bad = bad or (key == "smooth" and value != "auto")
-        elif not bad:
-            bad = value <= 0
+        elif not bad:  # YAML's .nan fails "> 0"; .inf is a float that is not finite
+            bad = not value > 0 or (isinstance(value, float) and not math.isfinite(value))
         if bad:
             raise UserError(f"{source}: {key} is {value!r}, expected {what}")
+    cameras, bins = data["num_cameras"], data["num_bins"]
+    check_array_size((cameras, cameras, bins), 8, f"{source}: {cameras} cameras x {bins} bins")
     try:
         pattern = re.compile(data["pattern"])
     except re.error as err:
@@ -123,6 +130,61 @@ def spec_from_dict(data, source: str) -> DatasetSpec:
     )
 
 
+def check_array_size(shape, itemsize: int, what: str, copies: int = 3) -> None:
+    """Refuse arrays that would not fit in memory: ``copies`` arrays of ``shape`` with
+    ``itemsize`` bytes per value, more than :data:`MAX_ARRAY_GB` together.
+
+    Args:
+        shape: whole numbers (Python ints, so that no product overflows).
+        what: names the arrays for the message, e.g. "dataset.yaml: 6 cameras x 5000 bins".
+
+    Raises:
+        UserError: the size, in GB.
+    """
+    total = math.prod(int(n) for n in shape) * int(itemsize) * copies
+    if total > MAX_ARRAY_GB * 10**9:
+        gb = decimal.Decimal(total).scaleb(-9)  # exact for any size; a float could overflow
+        raise UserError(
+            f"{what}: {copies} arrays of {' x '.join(str(int(n)) for n in shape)} values "
+            f"({itemsize} bytes each) would take {gb:.3g} GB of memory, more than "
+            f"{MAX_ARRAY_GB} GB"
+        )
+
+
+def read_user_text(path: Path, advice: str) -> str:
+    """The text of a file the user gives, read as UTF-8 (a UTF-8 byte order mark is accepted).
+
+    Args:
+        advice: what to do instead, for the message ("save it as UTF-8 CSV").
+
+    Raises:
+        UserError: the file cannot be read, or is not UTF-8 text (a spreadsheet, a file in
+            Latin-1 or UTF-16): where it is cheap, the offending byte and its line.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise UserError(f"{path} could not be read ({err.strerror or err})") from None
+    if data.startswith(BINARY_MAGIC):
+        raise UserError(
+            f"{path} is not UTF-8 text (a spreadsheet? it is a zip or Office file): {advice}"
+        )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UserError(f"{path} is not UTF-8 text (it is UTF-16): {advice}")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise UserError(
+            f"{path} is not UTF-8 text (a spreadsheet, or Latin-1?): byte 0x{data[err.start]:02x} "
+            f"at offset {err.start}, line {line}; {advice}"
+        ) from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise UserError(f"{path} is not text (a spreadsheet?): a NUL byte on line {line}; {advice}")
+    return text
+
+
 def read_spec(folder: Path) -> DatasetSpec | None:
     """The spec of ``folder/dataset.yaml``, or None if the folder has none.
 
@@ -132,8 +194,9 @@ def read_spec(folder: Path) -> DatasetSpec | None:
     path = Path(folder) / DATASET_FILE
     if not path.is_file():
         return None
+    text = read_user_text(path, "write it as UTF-8, or run prepare.py (step 1) again")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         reason = str(err).splitlines()[0]
         raise UserError(f"{path} could not be read as YAML ({reason})") from None

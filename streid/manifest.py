@@ -21,11 +21,19 @@ gaps are not known yet, and the longest one possible stands in: the time span of
 training images within a session. For Market-1501 this rule gives its 100 frames
 per bin, and 5,077 bins where the original has 5,000. Unless ``--smooth`` is given, the
 default Parzen width is ``auto``: step 4 chooses it from the training gaps.
+
+The CSV is read as UTF-8 (a byte order mark is accepted); a spreadsheet or another encoding
+is refused with one line. A time must be a finite number within +-2^53. Legal but odd, and
+warned about (:mod:`streid.manifest_checks`): whole numbers and decimals mixed in the time
+column, an image listed twice (with two persons, cameras, times or sessions: refused), a
+training image also in query/gallery, and one time so far from the others that the bins
+derived from the longest gap hold nearly every gap in the first.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
@@ -34,15 +42,23 @@ from pathlib import Path
 
 import numpy as np
 
+from .dataset_yaml import check_array_size, read_user_text
 from .datasets import IMG_EXTENSIONS, DatasetSpec
-from .errors import UserError, note
+from .errors import UserError, note, warning
+from .manifest_checks import (
+    GAP_BINS,
+    coarse_bins,
+    mixed_times,
+    parse_time,
+    repeated_images,
+    whole_number,
+)
 from .preparation import Job, with_validation
 from .st_model import mean_frames, walks
 
 COLUMNS = ("path", "person", "camera", "time", "split")
 SPLITS = ("train", "query", "gallery")
 PREPARED_SPLIT = {"train": "train_all", "query": "query", "gallery": "gallery"}
-GAP_BINS = 2000  # about this many bins span the longest training gap
 
 
 @dataclass
@@ -62,13 +78,16 @@ def read_manifest(csv_path: Path, images: Path) -> tuple[list[Row], bool]:
     """The rows of ``csv_path``, checked; and whether it has a session column.
 
     Raises:
-        UserError: a missing column, an unknown split, a time that is not a number, an empty
-            label, a file that is not there or not an image, no row at all.
+        UserError: a file that is not UTF-8 text (a spreadsheet) or not CSV, a missing column,
+            an unknown split, a time that is not a number or out of range, an empty label, a
+            file that is not there or not an image, no row at all.
     """
     if not csv_path.is_file():
         raise UserError(f"--manifest {csv_path} not found")
-    with open(csv_path, newline="") as f:
-        reader = csv.DictReader(f)
+    # utf-8-sig: a byte order mark (Excel's "CSV UTF-8") is not part of the first column.
+    text = read_user_text(csv_path, "save it as UTF-8 CSV")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
         header = [c.strip() for c in reader.fieldnames or []]
         for column in COLUMNS:
             if column not in header:
@@ -79,6 +98,9 @@ def read_manifest(csv_path: Path, images: Path) -> tuple[list[Row], bool]:
         reader.fieldnames = header
         sessions = "session" in header
         rows = [_row(csv_path, n, r, images, sessions) for n, r in enumerate(reader, 2)]
+    except csv.Error as err:
+        line = reader.line_num + 1  # the line being read when the error came
+        raise UserError(f"{csv_path} line {line}: not CSV ({err})") from None
     if not rows:
         raise UserError(f"{csv_path} lists no images")
     return rows, sessions
@@ -92,12 +114,7 @@ def _row(csv_path: Path, line: int, record: dict, images: Path, sessions: bool) 
             raise UserError(f"{where}: the {column} is empty")
     if values["split"] not in SPLITS:
         raise UserError(f"{where}: split {values['split']!r} is not one of {', '.join(SPLITS)}")
-    try:
-        time = float(values["time"])
-    except ValueError:
-        time = math.nan
-    if not math.isfinite(time):
-        raise UserError(f"{where}: time {values['time']!r} is not a number")
+    parse_time(where, values["time"])
     if not values["path"].lower().endswith(IMG_EXTENSIONS):
         raise UserError(f"{where}: {values['path']} is not an image ({', '.join(IMG_EXTENSIONS)})")
     if not (images / values["path"]).is_file():
@@ -221,17 +238,19 @@ def manifest_dataset(
             f"person empty where the identity is unknown"
         )
     _check_cameras(rows, csv_path)
+    warnings = repeated_images(rows, csv_path) + mixed_times(rows, csv_path)
     persons = numbering([r.person for r in rows if r.person not in ("-1", "")], 1)
     cameras = numbering([r.camera for r in rows], 1)
     session_ids = numbering([r.session for r in rows], 0) if has_sessions else {}
     ids = [persons.get(r.person, -1) for r in rows]  # -1: junk, or unknown (train)
     cams = [cameras[r.camera] for r in rows]
     sessions = [session_ids[r.session] for r in rows] if has_sessions else None
-    integer = all(t.lstrip("+-").isdigit() for t in (r.time for r in rows))
-    if interval is None or num_bins is None:
-        gap = longest_training_gap(rows, ids, cams, sessions)
-        interval = interval or nice_interval(gap, integer)
-        num_bins = num_bins or max(1, math.ceil(2 * gap / interval))
+    integer = all(whole_number(r.time) for r in rows)
+    unit = "frames" if integer else "seconds"
+    interval, num_bins, odd = _bins(rows, (ids, cams, sessions), unit, interval, num_bins, csv_path)
+    warnings += odd
+    size = f"{csv_path}: {len(cameras)} cameras x {num_bins} bins of {interval:g} {unit}"
+    check_array_size((len(cameras), len(cameras), num_bins), 8, size)
     spec = DatasetSpec(
         key="manifest",
         title=csv_path.stem,
@@ -239,7 +258,7 @@ def manifest_dataset(
         num_bins=int(num_bins),
         interval=interval,
         smooth=smooth or "auto",
-        unit="frames" if integer else "seconds",
+        unit=unit,
         pattern=_pattern(has_sessions),
         pattern_format="P_cC_sS_tT_R.ext" if has_sessions else "P_cC_tT_R.ext",
         prepare_flag="--manifest",
@@ -249,12 +268,40 @@ def manifest_dataset(
             "persons": persons,
         },
     )
+    for line in warnings:  # once every check has passed: a refusal is one line alone
+        warning(line)
+    return spec, _jobs(rows, ids, cams, session_ids, integer, images)
+
+
+def _bins(rows: list[Row], numbered, unit: str, interval, num_bins, csv_path: Path):
+    """``(interval, num_bins, warnings)``: the settings given, or derived from the training
+    gaps (see the module docstring); ``numbered``: the rows' ``(ids, cams, sessions)``.
+
+    Raises:
+        UserError: an interval given that is not a positive finite number.
+    """
+    if interval is not None and not (interval > 0 and math.isfinite(interval)):
+        raise UserError(f"--interval {interval} is not a positive finite number")
+    if interval is None or num_bins is None:
+        gap = longest_training_gap(rows, *numbered)
+        warnings = []
+        if interval is None:  # the bins are ours: say where the longest gap makes them wide
+            interval = nice_interval(gap, unit == "frames")
+            odd = coarse_bins(rows, numbered[2], interval, gap, unit, csv_path)
+            warnings += [odd] if odd else []
+        num_bins = num_bins or max(1, math.ceil(2 * gap / interval))
+        return interval, num_bins, warnings
+    return interval, num_bins, []
+
+
+def _jobs(rows: list[Row], ids, cams, session_ids: dict, integer: bool, images: Path):
+    """The prepare jobs of the rows: each image under its prepared name."""
     jobs = []
     for row, pid, cam in zip(rows, ids, cams, strict=True):
         folder = "-1" if pid == -1 else f"{pid:04d}"
         time = str(int(row.time)) if integer else repr(float(row.time))
-        session = f"_s{session_ids[row.session]}" if has_sessions else ""
+        session = f"_s{session_ids[row.session]}" if session_ids else ""
         ext = os.path.splitext(row.path)[1]
         name = f"{folder}_c{cam}{session}_t{time}_{row.line:06d}{ext}"
         jobs.append((images / row.path, PREPARED_SPLIT[row.split], f"{folder}/{name}"))
-    return spec, with_validation(sorted(jobs, key=lambda job: (job[1] != "train_all", job[2])))
+    return with_validation(sorted(jobs, key=lambda job: (job[1] != "train_all", job[2])))
