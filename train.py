@@ -6,6 +6,7 @@ r"""Step 2 (any dataset): train the appearance model on a folder prepared by pre
 The dataset is described by <data_dir>/dataset.yaml (written by prepare.py); the class count
 comes from the data. Writes model/<name>/: net_<epoch>.pth every 10 epochs, net_last.pth,
 opts.json, train.jpg. The flags are train_market.py's.
+A folder holding a run is refused unless --resume (the same net) or --overwrite.
 """
 
 from streid.cli import RESUME, entry_point

@@ -4,6 +4,7 @@ r"""Step 2 (DukeMTMC-reID): train the appearance model on the prepared dataset.
         --train_all --data_dir dataset/DukeMTMC_prepare
 
 Writes model/<name>/: net_<epoch>.pth every 10 epochs, net_last.pth, opts.json, train.jpg.
+A folder holding a run is refused unless --resume (the same net) or --overwrite.
 Small CPU run: --gpu_ids -1 --weights none --epochs 2 --input_size 64 32 --batchsize 8.
 """
 

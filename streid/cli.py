@@ -66,8 +66,10 @@ def _stop_signals_interrupt():
 def entry_point(main: Callable | None = None, *, rerun: str = RERUN) -> Callable:
     """Wrap a script's ``main(argv=None)``: a :class:`UserError` prints its line and exits
     with status 2; Ctrl-C, SIGTERM and SIGHUP stop the step, which leaves no partial file,
-    and print one line saying so and how to start again (``rerun``), with status 128 + the
-    signal's number. Use as ``@entry_point`` or ``@entry_point(rerun=RESUME)``."""
+    and print one line saying so and how to start again, with status 128 + the signal's
+    number. How to start again is ``rerun``, unless the step knew better when it stopped and
+    set it as the ``rerun`` attribute of the KeyboardInterrupt (training: --resume only once
+    an epoch has finished). Use as ``@entry_point`` or ``@entry_point(rerun=RESUME)``."""
     if main is None:
         return functools.partial(entry_point, rerun=rerun)
     script = os.path.basename(inspect.getfile(main))
@@ -84,7 +86,7 @@ def entry_point(main: Callable | None = None, *, rerun: str = RERUN) -> Callable
             name = err.signal if isinstance(err, Interrupted) else "SIGINT"
             print(
                 f"interrupted by {name}: {script} stopped before it finished and left no "
-                f"partial file; {rerun}",
+                f"partial file; {getattr(err, 'rerun', rerun)}",
                 file=sys.stderr,
             )
             raise SystemExit(128 + signal.Signals[name].value) from None

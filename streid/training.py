@@ -5,12 +5,15 @@ backbone and 0.1 for the heads, momentum 0.9, Nesterov, weight decay 5e-4, x0.1 
 epochs, 60 epochs. A run named NAME writes to ``model/NAME/`` (:class:`streid.artifacts.Run`):
 ``net_<epoch>.pth`` every 10 epochs and ``net_last.pth`` at the end (plain state dicts with
 the original's keys), ``opts.json`` (:mod:`streid.options`), ``train.jpg`` (curves) and
-``resume.pth`` (optimizer, schedule and history for ``--resume``).
+``resume.pth`` (optimizer, schedule and history for ``--resume``). ``opts.json`` is written
+with the first ``resume.pth`` of the run, and a folder holding another run's record is
+refused before anything is written (:class:`streid.options.RunRecord`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,17 +22,17 @@ import torch
 from torch import nn
 
 from . import cli
-from .artifacts import LAST_EPOCH, SAVE_EVERY, Run, atomic_output
+from .artifacts import LAST_EPOCH, SAVE_EVERY, Run
 from .data import batches, image_list, make_loader
 from .dataset_yaml import resolve_spec
 from .datasets import DatasetSpec
 from .device import place_model, seed_everything, select_device, to_device
 from .errors import UserError
 from .models import Architecture, architecture_for_flags, build_model
-from .options import RunOptions
+from .options import RunOptions, RunRecord
 from .plots import draw_curves
 from .transforms import default_input_size, train_transform, val_transform
-from .weights import load_state_dict_checked
+from .weights import load_state_dict_checked, save_checked
 
 # The original's optimizer and schedule.
 BASE_LR, HEAD_LR = 0.01, 0.1
@@ -71,7 +74,21 @@ def train_parser(builtin: DatasetSpec | None, description: str) -> argparse.Argu
     p.add_argument(
         "--seed", default=None, type=int, help="random seed (default %(default)s: unseeded)"
     )
-    p.add_argument("--resume", action="store_true", help="continue model/<name>/resume.pth")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue model/<name>/resume.pth (with the same net: architecture, input size, "
+        "classes)",
+    )
+    # Deviation from the original: it wrote over model/<name>/ silently, so a second run
+    # (or one that died) left one run's weights described by another's opts.json.
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in model/<name>/ (its opts.json, net_*.pth and "
+        "resume.pth go once the first epoch has finished); without it or --resume, a folder "
+        "holding a run is refused",
+    )
     p.add_argument("--no_amp", action="store_true", help="no mixed precision on CUDA")
     return p
 
@@ -178,16 +195,14 @@ class Optimization:
 def save_state_dict(model: nn.Module, path: Path) -> None:
     """Save the CPU state dict, as the original's ``save_network``, atomically."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_output(path) as tmp:
-        torch.save(state, tmp)
+    save_checked(state, path)
 
 
 def save_resume(run: Run, model, opt: Optimization, next_epoch: int, history) -> None:
     """Everything --resume needs, apart from the net_*.pth files (which stay plain)."""
     state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     state.update(opt.state_dict(), epoch=next_epoch, history=history)
-    with atomic_output(run.resume) as tmp:
-        torch.save(state, tmp)
+    save_checked(state, run.resume)
 
 
 def load_resume(run: Run, model, opt: Optimization) -> tuple[int, dict]:
@@ -244,10 +259,27 @@ def training_loaders(args, spec: DatasetSpec, arch: Architecture, size, device) 
     return loaders
 
 
+@contextlib.contextmanager
+def stop_hint(record: RunRecord):
+    """A stop (Ctrl-C, SIGTERM, SIGHUP) says how to start again: with --resume once the run
+    has a resume.pth of its own, else the same command (before the first finished epoch)."""
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        stop.rerun = cli.RESUME if record.resumable else cli.RERUN  # read by cli.entry_point
+        raise
+
+
 def train(args: argparse.Namespace, builtin: DatasetSpec | None) -> None:
     """Step 2: train the appearance model of ``args`` on the prepared dataset (described by
     its ``dataset.yaml``, else by ``builtin``)."""
     check_args(args)
+    record = RunRecord(Run(args.name), resume=args.resume, overwrite=args.overwrite)
+    with stop_hint(record):
+        _train(args, builtin, record)
+
+
+def _train(args: argparse.Namespace, builtin: DatasetSpec | None, record: RunRecord) -> None:
     spec = resolve_spec(args.data_dir, builtin, "--data_dir")
     device = select_device(args.gpu_ids)
     amp = device.type == "cuda" and not args.no_amp
@@ -257,15 +289,15 @@ def train(args: argparse.Namespace, builtin: DatasetSpec | None) -> None:
     size = tuple(args.input_size) if args.input_size else default_input_size(arch.part_based)
     loaders = training_loaders(args, spec, arch, size, device)
     nclasses = len(loaders["train"].dataset.classes)
+    # Deviation from the original: it wrote opts.json before training; here it is written
+    # with the run's first resume.pth (RunRecord.saving), once the folder has been checked.
+    record.check(RunOptions(arch, nclasses, size, spec.key, flags=dict(vars(args))))
     model = place_model(build_model(arch, nclasses, args.weights), device)
     opt = Optimization.for_model(model, device, amp)
 
-    run = Run(args.name)
-    run.path.mkdir(parents=True, exist_ok=True)
     start, history = 0, {phase: {"loss": [], "err": []} for phase in PHASES}
     if args.resume:
-        start, history = load_resume(run, model, opt)
-    RunOptions(arch, nclasses, size, spec.key, flags=dict(vars(args))).save(run.opts)
+        start, history = load_resume(record.run, model, opt)
 
     val = loaders.get("val")
     print(
@@ -273,11 +305,13 @@ def train(args: argparse.Namespace, builtin: DatasetSpec | None) -> None:
         f"{len(val.dataset) if val else 0} validation images; {arch.net.__name__} at "
         f"{size[0]}x{size[1]} on {device}{' with mixed precision' if amp else ''}"
     )
-    fit(model, loaders, device, opt, run, range(start, args.epochs), history, amp)
+    fit(model, loaders, device, opt, record, range(start, args.epochs), history, amp)
 
 
-def fit(model, loaders: dict, device, opt: Optimization, run: Run, epochs: range, history, amp):
-    """The epochs ``epochs`` of training (and validation), with the run's files after each."""
+def fit(model, loaders: dict, device, opt: Optimization, record, epochs: range, history, amp):
+    """The epochs ``epochs`` of training (and validation), with the run's files after each
+    (the first time with its opts.json: ``record``, a :class:`RunRecord`)."""
+    run = record.run
     since = time.time()
     for epoch in epochs:
         print(f"Epoch {epoch}/{epochs.stop - 1}\n" + "-" * 10)
@@ -300,10 +334,11 @@ def fit(model, loaders: dict, device, opt: Optimization, run: Run, epochs: range
         # comes at epoch 40 (the original, calling step() first under PyTorch 0.4, dropped at
         # epoch 39).
         opt.scheduler.step()
-        if epoch % SAVE_EVERY == SAVE_EVERY - 1:
-            save_state_dict(model, run.checkpoint(epoch))
-        draw_curves(history, run.curves)
-        save_resume(run, model, opt, epoch + 1, history)
+        with record.saving():
+            if epoch % SAVE_EVERY == SAVE_EVERY - 1:
+                save_state_dict(model, run.checkpoint(epoch))
+            draw_curves(history, run.curves)
+            save_resume(run, model, opt, epoch + 1, history)
     save_state_dict(model, run.checkpoint(LAST_EPOCH))
     elapsed = time.time() - since
     print(f"Training complete in {elapsed // 60:.0f}m {elapsed % 60:.0f}s; saved {run.path}/")

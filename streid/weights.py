@@ -1,17 +1,21 @@
 """Weights files: state dicts read onto the CPU, loaded strictly with the original's
-tolerances, and torchvision's ImageNet files found in the local torch cache (never downloaded).
+tolerances, written atomically with a one-line error, and torchvision's ImageNet files found
+in the local torch cache (never downloaded).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
 from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision.models._api import WeightsEnum
 
+from .artifacts import atomic_output
 from .errors import UserError
 
 # torchvision < 0.3 named DenseNet layers 'norm.1', 'conv.2', ...; its ImageNet file and the
@@ -71,6 +75,47 @@ def read_state_dict(path: str | os.PathLike) -> dict:
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise UserError(f"{path} does not hold a state dict (a mapping of names to tensors)")
     return state
+
+
+# What torch.save's C++ writer says when the file cannot be written (it loses the errno):
+# "[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598", "PytorchStreamWriter
+# failed writing file data/0: file write failed", "File x cannot be opened.", ...
+_WRITE_FAILURE = re.compile(
+    r"unexpected pos|write failed|failed writing|cannot be opened|iostream error|"
+    r"no space left|disk full|enospc|quota",
+    re.IGNORECASE,
+)
+_DISK_FULL = re.compile(r"no space left|disk full|enospc|quota", re.IGNORECASE)
+NEARLY_FULL = 1 << 20  # bytes free below which a failed write is put down to a full disk
+
+
+def _write_error(err: Exception, tmp: Path) -> OSError:
+    """The OSError of a failed ``torch.save`` to ``tmp``: "disk full (...)" where its errno
+    or message says so, or the file system of ``tmp`` has (almost) nothing left."""
+    text = getattr(err, "strerror", None) or str(err).strip() or type(err).__name__
+    detail = text.splitlines()[0]
+    codes = {getattr(e, "errno", None) for e in (err, err.__cause__, err.__context__)}
+    try:
+        full = shutil.disk_usage(tmp.parent).free < NEARLY_FULL
+    except OSError:
+        full = False
+    if codes & {errno.ENOSPC, errno.EDQUOT} or _DISK_FULL.search(str(err)) or full:
+        return OSError(errno.ENOSPC, f"disk full ({detail})")
+    return OSError(errno.EIO, f"torch.save failed ({detail})")
+
+
+def save_checked(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` ``obj`` to ``path`` atomically (:func:`streid.artifacts.atomic_output`);
+    a write failure is the one line of any other write error: "could not write PATH: ..."."""
+    with atomic_output(path) as tmp:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as err:  # torch's writer raises RuntimeError, not OSError
+            if not _WRITE_FAILURE.search(str(err)):
+                raise  # not a write failure: a bug, with its traceback
+            raise _write_error(err, tmp) from None
+        except OSError as err:
+            raise _write_error(err, tmp) from None
 
 
 def cached_weights_file(weights: WeightsEnum) -> Path:
