@@ -148,18 +148,22 @@ class Run:
         return self.path / FIGURE4_FILES[1]
 
     @contextlib.contextmanager
-    def lock(self, filename: str):
+    def lock(self, filename: str, activity: str = "written"):
         """Hold this run's writer lock of ``filename`` (its step's output) while the block
-        runs; UserError naming the holder if another process holds it. Stale temporary files
-        of the folder are removed on the way in.
+        runs; UserError naming the holder if another process holds it ("<file> is being
+        ``activity`` by process ..."). Stale temporary files of the run are removed on the
+        way in.
 
         Advisory (``fcntl.flock``), so only st-reid's steps heed it; released however the
-        process ends, even by kill -9. Where the file system has no locks, nothing is held.
+        process ends, even by kill -9. The lock file lies beside the run's folder
+        (``model/.<name>.<file>.lock``), which it does not create; where the file system has
+        no locks, nothing is held.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
-        holder = self.path / f".{filename}.lock"
-        with locked(holder, f"{self.path / filename}"):
-            remove_stale_temporaries(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        holder = self.path.parent / f".{self.path.name}.{filename}.lock"
+        with locked(holder, f"{self.path / filename} is being {activity}"):
+            if self.path.is_dir():
+                remove_stale_temporaries(self.path)
             yield
 
     def require(self) -> Run:

@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from . import cli
-from .artifacts import LAST_EPOCH, Run
+from .artifacts import FEATURES_FILE, LAST_EPOCH, Run
 from .data import batches, image_list, make_loader
 from .dataset_yaml import resolve_spec
 from .datasets import DatasetSpec
@@ -129,6 +129,11 @@ def extract(args: argparse.Namespace, builtin: DatasetSpec | None) -> None:
     the prepared dataset (described by its ``dataset.yaml``, else by ``builtin``)."""
     if args.batchsize < 1 or args.num_workers < 0:
         raise UserError("--batchsize must be at least 1, --num_workers at least 0")
+    with Run(args.name).lock(FEATURES_FILE):
+        _extract(args, builtin)
+
+
+def _extract(args: argparse.Namespace, builtin: DatasetSpec | None) -> None:
     spec = resolve_spec(args.test_dir, builtin, "--test_dir")
     device = select_device(args.gpu_ids)
     model, arch, size = load_trained(args)

@@ -26,7 +26,8 @@ from .errors import UserError, note
 
 @contextlib.contextmanager
 def locked(holder: Path, what: str):
-    """An exclusive ``flock`` on the file ``holder``, which records who holds it."""
+    """An exclusive ``flock`` on the file ``holder``, which records who holds it; UserError
+    "``what`` by <holder>: ..." if another process holds it."""
     try:
         fd = os.open(holder, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as err:
@@ -37,7 +38,7 @@ def locked(holder: Path, what: str):
         except BlockingIOError:
             who = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
             raise UserError(
-                f"{what} is being written by {who}: wait for it to end, or give another --name"
+                f"{what} by {who}: wait for it to end, or give another --name"
             ) from None
         except OSError:  # a file system without locks (some network mounts): go on unlocked
             pass

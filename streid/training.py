@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from . import cli
-from .artifacts import LAST_EPOCH, SAVE_EVERY, Run
+from .artifacts import LAST_EPOCH, OPTS_FILE, SAVE_EVERY, Run
 from .data import batches, image_list, make_loader
 from .dataset_yaml import resolve_spec
 from .datasets import DatasetSpec
@@ -275,7 +275,8 @@ def train(args: argparse.Namespace, builtin: DatasetSpec | None) -> None:
     its ``dataset.yaml``, else by ``builtin``)."""
     check_args(args)
     record = RunRecord(Run(args.name), resume=args.resume, overwrite=args.overwrite)
-    with stop_hint(record):
+    # One training per run folder: a second one would mix its record with this one's.
+    with record.run.lock(OPTS_FILE, "trained"), stop_hint(record):
         _train(args, builtin, record)
 
 

@@ -25,18 +25,19 @@ HOLD = """
 import sys, time
 from pathlib import Path
 from streid.artifacts import Run, atomic_output
-Run(sys.argv[1]).path.mkdir(parents=True, exist_ok=True)
-with Run(sys.argv[1]).lock("pytorch_result2.mat"), atomic_output(Path(sys.argv[1]) / "x.mat") as t:
+run = Run(sys.argv[1])
+with run.lock("pytorch_result2.mat"), atomic_output(run.path / "x.mat") as t:
     t.write_bytes(b"half")
     print("ready", flush=True)
     time.sleep(60)
 """
 
 
-def holder(run: Path) -> subprocess.Popen:
-    """A process that holds ``run``'s step-4 lock and a temporary file, until killed."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+def holder(cwd: Path, name: str = "run") -> subprocess.Popen:
+    """A process that holds the step-4 lock of run ``name`` in ``cwd`` and a temporary file
+    in its folder, until killed."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, name], cwd=cwd, stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
     assert proc.stdout.readline() == "ready\n"
     return proc
 
@@ -48,16 +49,30 @@ def hidden(folder: Path) -> list[str]:
 
 
 def test_a_killed_writer_leaves_a_temporary_that_the_next_writer_removes(tmp_path, capsys):
-    proc = holder(tmp_path / "run")
+    proc = holder(tmp_path)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    (left,) = hidden(tmp_path / "run")
+    run = tmp_path / "model" / "run"
+    (left,) = hidden(run)
     assert files.TEMPORARY.fullmatch(left)["pid"] == str(proc.pid)
-    savemat_atomic(tmp_path / "run" / "pytorch_result2.mat", {"distribution": np.zeros(3)})
-    assert hidden(tmp_path / "run") == []
+    savemat_atomic(run / "pytorch_result2.mat", {"distribution": np.zeros(3)})
+    assert hidden(run) == []
     assert capsys.readouterr().err == (
-        f"note: removed 1 temporary file(s) of stopped runs from {tmp_path / 'run'}/ (0.00 GB)\n"
+        f"note: removed 1 temporary file(s) of stopped runs from {run}/ (0.00 GB)\n"
     )
+
+
+def test_a_step_taking_its_lock_removes_the_stale_temporaries(tmp_path, monkeypatch, capsys):
+    proc = holder(tmp_path)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    monkeypatch.chdir(tmp_path)
+    with Run("run").lock("all_scores.mat"):
+        assert hidden(tmp_path / "model" / "run") == []
+    assert "note: removed 1 temporary file(s)" in capsys.readouterr().err
+    with Run("new").lock("opts.json"):  # the lock makes no run folder
+        pass
+    assert not (tmp_path / "model" / "new").exists()
 
 
 def test_only_the_temporaries_of_ended_processes_go(tmp_path):
@@ -81,7 +96,7 @@ def test_only_the_temporaries_of_ended_processes_go(tmp_path):
 
 def test_a_second_writer_is_told_who_holds_the_lock(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    proc = holder(tmp_path / "model" / "run")
+    proc = holder(tmp_path)
     try:
         with pytest.raises(UserError) as err, Run("run").lock("pytorch_result2.mat"):
             pass

@@ -7,6 +7,10 @@ from __future__ import annotations
 import argparse
 import errno
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections import namedtuple
 from pathlib import Path
 
@@ -287,3 +291,21 @@ def test_a_full_disk_in_the_first_epoch_leaves_no_record(old, capsys, monkeypatc
     monkeypatch.setattr(torch, "save", REAL_SAVE)
     train_market.main([*OLD, "--name", "new"])  # the same command, once there is room
     assert sorted(p.name for p in Path("model/new").iterdir()) == RECORD
+
+
+def test_a_second_training_of_one_run_is_refused_while_the_first_runs(old, capsys):
+    script = Path(__file__).resolve().parent.parent / "train_market.py"
+    first = subprocess.Popen([sys.executable, str(script), *OLD, "--overwrite", "--epochs", "50"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    lock = old.parent / ".old.opts.json.lock"
+    try:
+        deadline = time.monotonic() + 120
+        while not (lock.is_file() and f"process {first.pid} " in lock.read_text()):
+            assert first.poll() is None and time.monotonic() < deadline, "never took its lock"
+            time.sleep(0.05)
+        line = fails([*OLD, "--overwrite"], capsys)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait()
+    assert line.startswith(f"error: model/old/opts.json is being trained by process {first.pid} ")
+    assert line.endswith(": wait for it to end, or give another --name")
