@@ -119,7 +119,7 @@ def test_a_stopped_run_leaves_no_half_tree(tmp_path, monkeypatch, capsys, signum
     assert resolve_spec(out, None, "--data_dir").key == MARKET.key
 
 
-def test_a_killed_run_keeps_the_old_tree_whole(tmp_path, monkeypatch):
+def test_a_killed_run_keeps_the_old_tree_whole(tmp_path):
     old, new = half_gallery(market_sample()), market_sample()
     write_raw_dataset(tmp_path / "old", old, images=False)
     write_raw_dataset(tmp_path / "new", new, images=False)
@@ -204,7 +204,11 @@ def test_a_second_run_waits_to_replace_the_tree(tmp_path):
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # as a first run does while it replaces out/
         proc = start(args(tmp_path / "raw", tmp_path / "out"), tmp_path)
-        time.sleep(3)  # long enough to build the tree
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".out.*.tmp/dataset.yaml")):  # built, and waiting
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.5)
         assert proc.poll() is None and not (tmp_path / "out").exists()
     finally:
         os.close(fd)
