@@ -20,8 +20,10 @@ global frames, ``PPPP_cC_fGGGGGGG_BB.jpg``. MSMT17 comes from its four lists (tr
 list_train + list_val). A manifest is a CSV with the header path,person,camera,time,split
 and optionally session (see the README). ``<save_path>`` defaults to dataset/market_rename,
 dataset/DukeMTMC_prepare, dataset/MSMT17_prepare or dataset/<manifest name>. Files are hard
-links to the raw images (copies where a link cannot be made), and running the script again
-leaves what is already in place.
+links to the raw images (copies where a link cannot be made). The trees are built in a hidden
+temporary folder and replace those of ``<save_path>`` (its split folders and dataset.yaml,
+nothing else) only once complete, so a stopped run leaves the old trees or none, and a run
+with an edited input leaves exactly that input's files.
 """
 
 from __future__ import annotations

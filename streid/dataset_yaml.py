@@ -35,6 +35,9 @@ from .datasets import REQUIRED_GROUPS, SPECS, DatasetSpec
 from .errors import UserError
 
 DATASET_FILE = "dataset.yaml"
+# The marker of a tree prepare.py has not finished (it names what it was doing); an
+# interrupted prepare.py leaves it, and steps 2-4 refuse such a folder.
+UNFINISHED_FILE = "prepare.unfinished"
 # Key -> (type, description) of the required entries.
 REQUIRED = {
     "key": (str, "a short name"),
@@ -70,7 +73,8 @@ def spec_to_dict(spec: DatasetSpec) -> dict:
 
 
 def write_spec(spec: DatasetSpec, folder: Path) -> Path:
-    """Write ``folder/dataset.yaml`` atomically; returns its path."""
+    """Write ``folder/dataset.yaml`` atomically; returns its path. prepare.py writes it
+    last, into a tree that is complete but for it."""
     path = Path(folder) / DATASET_FILE
     text = "# Written by prepare.py: this dataset's settings for steps 2-6 (see the README).\n"
     text += yaml.safe_dump(spec_to_dict(spec), sort_keys=False, allow_unicode=True)
@@ -204,7 +208,8 @@ def read_spec(folder: Path) -> DatasetSpec | None:
 
 
 def resolve_spec(folder: str | Path, builtin: DatasetSpec | None, flag: str) -> DatasetSpec:
-    """The dataset of a prepared folder: its ``dataset.yaml``, else the script's built-in spec.
+    """The dataset of a prepared folder: its ``dataset.yaml``, else the script's built-in spec
+    (a Market-1501 or DukeMTMC-reID folder prepared by the original code).
 
     Args:
         folder: ``--data_dir`` or ``--test_dir``.
@@ -212,8 +217,14 @@ def resolve_spec(folder: str | Path, builtin: DatasetSpec | None, flag: str) -> 
         flag: the flag that named ``folder``, for the message.
 
     Raises:
-        UserError: neither exists.
+        UserError: neither exists, or prepare.py did not finish the folder.
     """
+    marker = Path(folder) / UNFINISHED_FILE
+    if marker.is_file():
+        stage = marker.read_text(errors="replace").strip() or "its start"
+        raise UserError(
+            f"{folder}/ was not finished by prepare.py (stopped at {stage}?): run prepare.py again"
+        )
     spec = read_spec(Path(folder))
     if spec is not None:
         return spec

@@ -3,7 +3,8 @@
 
 Every dataset is turned into a plan, a list of (raw file, prepared split, relative target)
 jobs, checked whole before anything is written; the trees are then made of hard links to the
-raw images (copies where a link cannot be made), and running again leaves what is in place.
+raw images (copies where a link cannot be made) in a temporary folder, which replaces the
+prepared folder's trees once it is complete (:func:`write_trees`).
 
 - Market-1501 / DukeMTMC-reID: ``bounding_box_train/``, ``bounding_box_test/``, ``query/``;
   the first image of each id (in name order) is the validation image.
@@ -15,16 +16,21 @@ raw images (copies where a link cannot be made), and running again leaves what i
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import secrets
 import shutil
+import signal
+import threading
 from pathlib import Path
 
 from tqdm import tqdm
 
-from .dataset_yaml import write_spec
+from .dataset_yaml import DATASET_FILE, UNFINISHED_FILE, write_spec
 from .datasets import MSMT17, DatasetSpec
 from .errors import UserError
-from .files import removed_on_failure
+from .files import atomic_output, describe, remove_stale_temporaries, temporary_affixes
 
 # Market/Duke raw folder -> the prepared split it feeds.
 RAW_SPLITS = {"query": "query", "bounding_box_test": "gallery", "bounding_box_train": "train_all"}
@@ -36,6 +42,9 @@ MSMT17_LISTS = {
     "list_gallery.txt": ("test", ("gallery",)),
 }
 
+# The entries of a prepared folder that prepare.py makes, and replaces on a new run.
+SPLITS = ("query", "gallery", "train_all", "train", "val")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 Job = tuple[Path, str, str]  # (raw file, prepared split, "<id folder>/<prepared name>")
 
 
@@ -116,37 +125,170 @@ def plan_msmt17(download_path: Path) -> list[Job]:
     return jobs
 
 
-def place(src: Path, dst: Path) -> None:
-    """Make ``dst`` a hard link to ``src`` (a copy where links cannot be made).
-
-    An existing ``dst`` that already is ``src``, or a copy of it of the same size and
-    modification time, is left alone; anything else there is replaced.
-    """
-    if dst.exists():
-        if os.path.samefile(src, dst):
-            return
-        s, d = src.stat(), dst.stat()
-        if (s.st_size, s.st_mtime_ns) == (d.st_size, d.st_mtime_ns):
-            return
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    # Link or copy under a temporary name, then rename: a rerun after an interruption never
-    # finds a half-copied file under the final name.
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    with removed_on_failure(tmp, dst):  # stopped or failed half-way: no temporary file left
-        try:
-            os.link(src, tmp)
-        except OSError:  # another file system, or links not allowed: copy (keeps the mtime)
-            shutil.copy2(src, tmp)
-        os.replace(tmp, dst)
+def place(src: Path, dst: Path, old: Path | None = None) -> None:
+    """Make ``dst`` a hard link to ``src``; where links cannot be made, a hard link to ``old``
+    (the previous tree's copy of ``src``) if it is one, of the same size and modification
+    time, else a copy. A file already at ``dst`` is replaced, never written into."""
+    dst.unlink(missing_ok=True)  # a hard link to another raw image must not be written into
+    try:
+        os.link(src, dst)
+        return
+    except OSError:  # another file system, or links not allowed
+        pass
+    if old is not None:
+        with contextlib.suppress(OSError):
+            s, o = src.stat(), old.stat()
+            if (s.st_size, s.st_mtime_ns) == (o.st_size, o.st_mtime_ns):
+                os.link(old, dst)
+                return
+    shutil.copy2(src, dst)  # keeps the mtime
 
 
 def write_trees(spec: DatasetSpec, jobs: list[Job], save_path: Path) -> dict[str, int]:
-    """Place every job under ``save_path``, then write its ``dataset.yaml``; returns the
-    images per split."""
-    counts: dict[str, int] = {}
-    for src, split, target in tqdm(jobs, desc=f"prepare {spec.title}", dynamic_ncols=True):
-        place(src, save_path / split / target)
-        counts[split] = counts.get(split, 0) + 1
-    write_spec(spec, save_path)
+    """Build every job's tree and ``dataset.yaml`` in a new temporary folder, then put it at
+    ``save_path`` (:func:`swap_in`); returns the images per split.
+
+    The temporary folder is ``save_path``'s own (hidden) sub-folder where ``save_path``
+    exists, so that an old tree can lend its copies and stays whole until the new one is
+    complete, else ``save_path``'s sibling, renamed to it. Stopped by an error or a signal,
+    it is removed; left by a killed process, the next run removes it.
+
+    Raises:
+        UserError: a raw image lies inside a tree that would be replaced, ``save_path`` is
+            a file, or writing failed (a full disk, a read-only folder).
+    """
+    save_path = Path(save_path)
+    check_outside(jobs, save_path)
+    home = save_path if save_path.is_dir() else save_path.parent
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        for folder in {save_path.parent, home}:
+            remove_stale_temporaries(folder)
+        prefix, suffix = temporary_affixes(save_path)
+        new = home / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        new.mkdir()  # not mkdtemp: the tree keeps the usual permissions
+    except OSError as err:
+        raise UserError(f"cannot write {home}/: {describe(err)}") from None
+    # Deviation from the original: it copied into save_path directly, so a stopped run left
+    # a tree that looked finished and a run with an edited input added to the old files.
+    aside: list[Path] = []
+    try:
+        counts = build(spec, jobs, new, save_path)
+        swap_in(new, save_path, aside)
+        for path in (new, *aside):
+            remove(path)
+    except BaseException as err:
+        for path in (new, *aside):
+            remove(path)
+        if isinstance(err, OSError):
+            raise UserError(f"could not write {save_path}/: {describe(err)}") from None
+        raise
     return counts
+
+
+def check_outside(jobs: list[Job], save_path: Path) -> None:
+    """UserError if a raw image lies inside one of the trees of ``save_path`` that a new run
+    replaces (as Market-1501's own query/ with --save_path the raw folder)."""
+    trees = [(save_path / split).resolve() for split in SPLITS]
+    for folder in {src.parent for src, _, _ in jobs}:
+        real = folder.resolve()
+        for tree in trees:
+            if real == tree or tree in real.parents:
+                raise UserError(
+                    f"the raw images in {folder}/ are inside --save_path's {tree.name}/, "
+                    f"which prepare.py replaces: give a --save_path outside the raw data"
+                )
+
+
+def mark_unfinished(folder: Path, stage: str) -> None:
+    """Write ``folder``'s marker of an unfinished tree, naming what is being done."""
+    with atomic_output(folder / UNFINISHED_FILE) as tmp:
+        tmp.write_text(f"{stage}\n")
+
+
+def build(spec: DatasetSpec, jobs: list[Job], new: Path, save_path: Path) -> dict[str, int]:
+    """Place every job under ``new`` (reusing ``save_path``'s copies), then write its
+    ``dataset.yaml`` and remove its marker of an unfinished tree."""
+    counts: dict[str, int] = {}
+    made: set[Path] = set()
+    for src, split, target in tqdm(jobs, desc=f"prepare {spec.title}", dynamic_ncols=True):
+        if split not in counts:
+            mark_unfinished(new, f"{split}/")
+            counts[split] = 0
+        dst = new / split / target
+        if dst.parent not in made:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            made.add(dst.parent)
+        place(src, dst, save_path / split / target)
+        counts[split] += 1
+    write_spec(spec, new)
+    (new / UNFINISHED_FILE).unlink()
+    return counts
+
+
+def swap_in(new: Path, save_path: Path, aside: list[Path]) -> None:
+    """Put the complete tree ``new`` at ``save_path``, one run at a time, never stopped
+    half-way by Ctrl-C, SIGTERM or SIGHUP (they take effect once it is done).
+
+    Renamed to ``save_path`` where that is free; otherwise ``save_path``'s split folders
+    and its ``dataset.yaml`` (last) are replaced by the new ones, the old ones renamed into
+    ``aside`` for the caller to remove, and nothing else in ``save_path`` is touched. A
+    marker covers the replacing: a process killed meanwhile leaves a folder that steps 2-4
+    refuse (:func:`streid.dataset_yaml.resolve_spec`).
+    """
+    with locked(save_path.parent), signals_deferred():
+        if new.parent == save_path.parent:
+            try:
+                os.rename(new, save_path)  # also onto an empty folder
+                return
+            except OSError:
+                if not (save_path.is_dir() and any(os.scandir(save_path))):
+                    raise  # not another run's tree, made meanwhile
+        mark_unfinished(save_path, "replacing the old tree")
+        for name in (*SPLITS, DATASET_FILE):
+            old, fresh = save_path / name, new / name
+            if old.exists() or old.is_symlink():
+                prefix, suffix = temporary_affixes(old)
+                aside.append(save_path / f"{prefix}{secrets.token_hex(4)}{suffix}")
+                os.rename(old, aside[-1])
+            if fresh.exists():
+                os.rename(fresh, old)
+        (save_path / UNFINISHED_FILE).unlink()
+
+
+def remove(path: Path) -> None:
+    """Remove the file or folder ``path``, if it is there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+@contextlib.contextmanager
+def locked(folder: Path):
+    """An exclusive ``flock`` on the folder ``folder``, waiting for another holder."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):  # a file system without locks: go on unlocked
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Ctrl-C, SIGTERM and SIGHUP received in the block take effect after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda n, _: caught.append(n)) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if caught:
+            os.kill(os.getpid(), caught[0])
