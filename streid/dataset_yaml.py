@@ -79,7 +79,7 @@ def write_spec(spec: DatasetSpec, folder: Path) -> Path:
     text = "# Written by prepare.py: this dataset's settings for steps 2-6 (see the README).\n"
     text += yaml.safe_dump(spec_to_dict(spec), sort_keys=False, allow_unicode=True)
     with atomic_output(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")  # read_spec reads UTF-8 whatever the locale
     return path
 
 
