@@ -26,27 +26,38 @@ from .errors import UserError, note
 
 @contextlib.contextmanager
 def locked(holder: Path, what: str):
-    """An exclusive ``flock`` on the file ``holder``, which records who holds it; UserError
-    "``what`` by <holder>: ..." if another process holds it."""
-    try:
-        fd = os.open(holder, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as err:
-        raise UserError(f"cannot write {holder.parent}/: {describe(err)}") from None
-    try:
+    """An exclusive ``flock`` on the file ``holder``, which records who holds it while the
+    block runs and is removed after; UserError "``what`` by <holder>: ..." if another
+    process holds it."""
+    while True:
+        try:
+            fd = os.open(holder, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as err:
+            raise UserError(f"cannot write {holder.parent}/: {describe(err)}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             who = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
             raise UserError(
                 f"{what} by {who}: wait for it to end, or give another --name"
             ) from None
         except OSError:  # a file system without locks (some network mounts): go on unlocked
-            pass
+            break
+        # The holder before us may have removed the file between our open and our lock: ours
+        # is then a lock on a file nobody else will open; take the one at the path.
+        with contextlib.suppress(OSError):
+            if os.fstat(fd).st_ino == os.stat(holder).st_ino:
+                break
+        os.close(fd)
+    try:
         started = time.strftime("%Y-%m-%d %H:%M:%S")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()} on {_HOST} (since {started})".encode(), 0)
         yield
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(holder)  # while still held: the next process makes a file of its own
         os.close(fd)  # releases the lock
 
 

@@ -90,8 +90,8 @@ NEARLY_FULL = 1 << 20  # bytes free below which a failed write is put down to a 
 
 
 def _write_error(err: Exception, tmp: Path) -> OSError:
-    """The OSError of a failed ``torch.save`` to ``tmp``: "disk full (...)" where its errno
-    or message says so, or the file system of ``tmp`` has (almost) nothing left."""
+    """The OSError of a failed ``torch.save`` to ``tmp``: ENOSPC where its errno or message
+    says so, or the file system of ``tmp`` has (almost) nothing left."""
     text = getattr(err, "strerror", None) or str(err).strip() or type(err).__name__
     detail = text.splitlines()[0]
     codes = {getattr(e, "errno", None) for e in (err, err.__cause__, err.__context__)}
@@ -100,7 +100,7 @@ def _write_error(err: Exception, tmp: Path) -> OSError:
     except OSError:
         full = False
     if codes & {errno.ENOSPC, errno.EDQUOT} or _DISK_FULL.search(str(err)) or full:
-        return OSError(errno.ENOSPC, f"disk full ({detail})")
+        return OSError(errno.ENOSPC, detail)  # said "disk full (detail)" by files.describe
     return OSError(errno.EIO, f"torch.save failed ({detail})")
 
 

@@ -71,8 +71,19 @@ def test_a_step_taking_its_lock_removes_the_stale_temporaries(tmp_path, monkeypa
         assert hidden(tmp_path / "model" / "run") == []
     assert "note: removed 1 temporary file(s)" in capsys.readouterr().err
     with Run("new").lock("opts.json"):  # the lock makes no run folder
+        assert (
+            (tmp_path / "model" / ".new.opts.json.lock")
+            .read_text()
+            .startswith(f"process {os.getpid()} on ")
+        )
+    # The killed holder's lock file stays until the next lock of its file takes it over.
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
+        ".run.pytorch_result2.mat.lock",
+        "run",
+    ]
+    with Run("run").lock("pytorch_result2.mat"):
         pass
-    assert not (tmp_path / "model" / "new").exists()
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["run"]
 
 
 def test_only_the_temporaries_of_ended_processes_go(tmp_path):
