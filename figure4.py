@@ -61,7 +61,6 @@ def main(argv=None):
     dist = load_distribution(args.name)
     sigma = cli.sigma_of(args, dist)
     fusion = cli.fusion_of(args)
-    warn_oddities(features.query, features.gallery, SpatialTemporalModel(dist.histograms, 1))
     points = figure4_points(features, dist.histograms, dist.interval, sigma, fusion, args.ties)
 
     text = io.StringIO()
@@ -78,6 +77,7 @@ def main(argv=None):
     plot_figure4(points, run.figure4_png, title, PAPER)
     print("\n".join(summary(points)))
     print(f"wrote {run.figure4_png} and {run.figure4_csv}")
+    warn_oddities(features.query, features.gallery, SpatialTemporalModel(dist.histograms, 1))
     return points
 
 

@@ -234,7 +234,7 @@ def sigma_of(args: argparse.Namespace, dist: Distribution) -> float:
     """The Parzen sigma ``--smooth`` asks for, on run ``--name``'s step-4 file ``dist``."""
     if args.smooth == AUTO and dist.smooth_auto is None:
         raise UserError(
-            f"--smooth auto: {Run(args.name).distribution} holds no sigma chosen from the "
+            f"--smooth auto: {Run(args.name).distribution} has no sigma chosen from the "
             f"training gaps: step 4 could not choose one (it needs two training identities or "
             f"more with a time gap between two cameras), or wrote the file before it "
             f"recorded the choice (then run step 4 again); give --smooth a number of bins "

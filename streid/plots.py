@@ -50,8 +50,8 @@ def plot_st_distribution(distribution, smoothed, interval: float, sigma: float, 
         used = np.arange(distribution.shape[0])
     # Show both curves as the probability per display bin of about sigma bins: the raw
     # histogram is a few spikes per pair, the smoothed one spreads each over ~6 sigma bins.
-    width = max(1, int(round(sigma)))
     num_bins = distribution.shape[2]
+    width = max(1, min(int(round(sigma)), num_bins))  # no wider than the histograms
     mass = distribution.sum(axis=(0, 1))
     if mass.sum() > 0:  # up to the gap that holds 98% of all pairs' mass, plus 3 sigma
         last = int(np.searchsorted(np.cumsum(mass) / mass.sum(), 0.98)) + 3 * width

@@ -203,7 +203,7 @@ def gaussian_kernel(sigma: float, num_bins: int | None = None) -> np.ndarray:
             needs no huge kernel.
     """
     if not (sigma > 0 and math.isfinite(sigma)):
-        raise UserError(f"--smooth must be a positive, finite number of bins, got {sigma}")
+        raise UserError(f"--smooth must be positive and finite (bins), got {sigma}")
     reach = 3 * sigma
     if num_bins is not None:
         reach = min(reach, num_bins - 1)

@@ -184,9 +184,10 @@ def _gen_st_model_unlabeled(args, spec: DatasetSpec) -> Path:
     )  # fmt: skip
 
 
-def _score_source(args) -> tuple[ColumnSource, Split, Split]:
+def _score_source(args) -> tuple[ColumnSource, Split, Split, SpatialTemporalModel | None]:
     """The joint scores to re-rank (``all_scores.mat``, or computed from the features with
-    ``--from_features``), and the query and gallery sets."""
+    ``--from_features``), the query and gallery sets, and the spatial-temporal model (None
+    for ``all_scores.mat``)."""
     if not args.from_features:
         if cli.fusion_of(args) != Fusion() or args.smooth is not None:
             raise UserError(
@@ -205,20 +206,18 @@ def _score_source(args) -> tuple[ColumnSource, Split, Split]:
                 f"holds {len(query)} queries + {len(gallery)} gallery images: expected "
                 f"({num}, {num}); run step 6.1 (gen_rerank_all_scores_mat.py) again"
             )
-        warn_oddities(query, gallery)
-        return scores, query, gallery
+        return scores, query, gallery, None
     features = load_features(args.name)
     st, _, _ = cli.st_model_of(args)
     st.check_query_gallery(features.query.cams, features.gallery.cams)
     query, gallery = features.query, features.gallery
-    warn_oddities(query, gallery, st)
     device = None
     if args.gpu_ids.strip() != "-1":
         from .device import select_device  # torch only where a device is asked for
 
         device = select_device(args.gpu_ids)
         device = None if device.type == "cpu" else device  # the CPU: NumPy, step 6.1's bits
-    return FeatureColumns(features, st, cli.fusion_of(args), device=device), query, gallery
+    return FeatureColumns(features, st, cli.fusion_of(args), device=device), query, gallery, st
 
 
 def evaluate_rerank_main(description: str, argv=None):
@@ -252,12 +251,13 @@ def evaluate_rerank_main(description: str, argv=None):
     cli.add_score_arguments(parser)  # --alpha 5, --smooth: with --from_features
     args = parser.parse_args(argv)
 
-    columns, query, gallery = _score_source(args)
+    columns, query, gallery, st = _score_source(args)
     start = time.perf_counter()
     evaluator = RankingEvaluator(gallery.labels, gallery.cams, descending=False)
     for q0, q1, final in rerank_blocks(columns, len(query), args.k1, args.k2, args.lambda_value):
         evaluator.add(final, query.labels[q0:q1], query.cams[q0:q1])
     elapsed = time.perf_counter() - start
+    warn_oddities(query, gallery, st)  # once every input has been read and checked
     print(f"Reranking complete in {elapsed // 60:.0f}m {elapsed % 60:.0f}s")
     metrics = evaluator.result()
     print(metrics.summary())

@@ -149,6 +149,8 @@ def test_a_kernel_cut_at_the_histograms_length_smooths_the_same(num_bins, sigma)
 
 
 def test_a_huge_smooth_runs_without_a_huge_kernel(tiny_run, capsys):
+    plot_st_distribution.main(["--name", "run", "--smooth", "1e15"])  # one display bin
+    assert capsys.readouterr().out == "wrote model/run/st_distribution.png\n"
     evaluate_st.main(["--name", "run", "--smooth", "1e15"])
     out = capsys.readouterr().out.splitlines()
     assert (
@@ -219,7 +221,7 @@ def test_smooth_auto_where_step_4_could_not_choose_says_so(tmp_path, monkeypatch
     for script in (evaluate_st, figure4, plot_st_distribution):
         err = run_fails(script.main, ["--name", "run", "--smooth", "auto"], capsys)
         assert err == (
-            "error: --smooth auto: model/run/pytorch_result2.mat holds no sigma chosen from the "
+            "error: --smooth auto: model/run/pytorch_result2.mat has no sigma chosen from the "
             "training gaps: step 4 could not choose one (it needs two training identities or "
             "more with a time gap between two cameras), or wrote the file before it recorded "
             "the choice (then run step 4 again); give --smooth a number of bins instead, e.g. "
