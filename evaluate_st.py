@@ -13,7 +13,8 @@ from streid.artifacts import Run, savemat_atomic
 from streid.cli import entry_point
 from streid.evaluation import TIES, evaluate_features
 from streid.fusion import STREAMS
-from streid.interchange import load_features, load_st_model
+from streid.interchange import load_features
+from streid.steps import warn_oddities
 
 
 @entry_point
@@ -38,11 +39,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     features = load_features(args.name)
-    st, smooth = load_st_model(args.name, args.smooth)
+    st, smooth, _ = cli.st_model_of(args)
     metrics = evaluate_features(features, st, cli.fusion_of(args), args.stream, ties=args.ties)
     print(metrics.summary())
     print("alpha,smooth:", args.alpha, smooth)
     savemat_atomic(Run(args.name).cmc(args.stream, args.alpha), {"CMC": metrics.cmc})
+    warn_oddities(features.query, features.gallery, st)  # once every input has been checked
     return metrics
 
 

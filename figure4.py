@@ -21,8 +21,10 @@ from streid.artifacts import Run, atomic_output
 from streid.cli import entry_point
 from streid.evaluation import TIES
 from streid.figure4 import PAPER, figure4_points
-from streid.interchange import load_distribution, load_features, resolve_smooth
+from streid.interchange import load_distribution, load_features
 from streid.plots import plot_figure4
+from streid.st_model import SpatialTemporalModel
+from streid.steps import warn_oddities
 
 COLUMNS = ("panel", "curve", "parameter", "value", "rank1", "rank5", "rank10", "mAP")
 
@@ -57,7 +59,7 @@ def main(argv=None):
     run = Run(args.name)
     features = load_features(args.name)
     dist = load_distribution(args.name)
-    sigma = resolve_smooth(dist, args.smooth, args.name)
+    sigma = cli.sigma_of(args, dist)
     fusion = cli.fusion_of(args)
     points = figure4_points(features, dist.histograms, dist.interval, sigma, fusion, args.ties)
 
@@ -75,6 +77,7 @@ def main(argv=None):
     plot_figure4(points, run.figure4_png, title, PAPER)
     print("\n".join(summary(points)))
     print(f"wrote {run.figure4_png} and {run.figure4_csv}")
+    warn_oddities(features.query, features.gallery, SpatialTemporalModel(dist.histograms, 1))
     return points
 
 

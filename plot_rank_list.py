@@ -18,7 +18,7 @@ from streid.dataset_yaml import resolve_spec
 from streid.datasets import SPECS, image_folder
 from streid.errors import UserError
 from streid.evaluation import top_matches
-from streid.interchange import load_features, load_st_model
+from streid.interchange import load_features
 from streid.plots import plot_rank_lists
 
 TITLES = {"visual": "appearance only", "joint": "joint: appearance + spatial-temporal"}
@@ -35,7 +35,7 @@ def main(argv=None):
         choices=sorted(SPECS),
         help="name format, for a folder without dataset.yaml",
     )
-    parser.add_argument("--queries", default=4, type=int, help="queries shown")
+    parser.add_argument("--queries", default=4, type=cli.positive_int, help="queries shown")
     cli.add_score_arguments(parser)  # --alpha 5, --smooth 50
     parser.add_argument(
         "--out", default=None, help="image path (default: model/<name>/rank_list.png)"
@@ -43,7 +43,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     features = load_features(args.name)
-    st, _ = load_st_model(args.name, args.smooth)
+    st, _, _ = cli.st_model_of(args)
     spec = resolve_spec(args.test_dir, SPECS[args.dataset], "--test_dir")
     paths = {}
     for split, data in (("query", features.query), ("gallery", features.gallery)):

@@ -9,9 +9,7 @@ one panel per ordered camera pair, the raw histogram and its Parzen smoothing (s
 from streid import cli
 from streid.artifacts import Run
 from streid.cli import entry_point
-from streid.interchange import load_distribution
 from streid.plots import plot_st_distribution
-from streid.st_model import smooth_histograms
 
 
 @entry_point
@@ -24,10 +22,9 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    dist = load_distribution(args.name)
+    st, sigma, dist = cli.st_model_of(args)  # --smooth auto as steps 5-6 take it
     out = args.out or Run(args.name).st_picture
-    sigma = dist.smooth if args.smooth is None else args.smooth
-    smoothed = smooth_histograms(dist.histograms, sigma)
+    smoothed = st.table[:-1].reshape(dist.histograms.shape)
     plot_st_distribution(dist.histograms, smoothed, dist.interval, sigma, out)
     print(f"wrote {out}")
     return out

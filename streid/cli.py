@@ -17,16 +17,19 @@ import argparse
 import contextlib
 import functools
 import inspect
+import math
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
 
-from .artifacts import DEFAULT_NAME
+from .artifacts import DEFAULT_NAME, Run
 from .errors import Interrupted, UserError
 from .fusion import Fusion
+from .interchange import AUTO, Distribution, load_distribution, resolve_smooth
 from .label_free import Clustering
+from .st_model import SpatialTemporalModel
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -137,14 +140,55 @@ def add_architecture_arguments(p: argparse.ArgumentParser, when: str = "") -> No
     group.add_argument("--PCB", action="store_true", help=f"the PCB part model{when}")
 
 
+def finite_float(text: str) -> float:
+    """A flag's number: any finite float (not nan, not inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0: a gamma or lambda of Eqn. 9 (0 switches a stream's factor off,
+    as Figure 4 (c) and (d) do; a negative one inverts or breaks the logistic)."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number >= 0")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (e.g. a time interval per bin)."""
+    value = finite_float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number > 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 1")
+    return value
+
+
 def smooth_value(text: str):
-    """A ``--smooth`` value: a positive number of bins, or ``auto``."""
+    """A ``--smooth`` value: a positive, finite number of bins, or ``auto``."""
     if text == "auto":
         return text
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: a number of bins or 'auto'") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: sigma must be a finite number of bins")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r}: sigma must be positive")
     return value
@@ -157,13 +201,16 @@ def add_score_arguments(p: argparse.ArgumentParser, alpha: bool = True) -> None:
     group = p.add_argument_group("joint score (Eqn. 9)")
     if alpha:
         # As the original: an int default, so the default prints "5" and names the file add5.
+        # Deviation from the original: nan, inf and negative values are refused here (the
+        # original wrote an all-NaN ranking, and a file named ...addnan.mat).
+        number = non_negative_float
         group.add_argument(
-            "--alpha", default=5, type=float, help="logistic shrinking factor of both streams"
+            "--alpha", default=5, type=number, help="logistic shrinking factor of both streams"
         )
-        group.add_argument("--gamma0", type=float, help="gamma of the visual stream (--alpha)")
-        group.add_argument("--gamma1", type=float, help="gamma of the ST stream (--alpha)")
-        group.add_argument("--lambda0", default=1, type=float, help="lambda of the visual stream")
-        group.add_argument("--lambda1", default=2, type=float, help="lambda of the ST stream")
+        group.add_argument("--gamma0", type=number, help="gamma of the visual stream (--alpha)")
+        group.add_argument("--gamma1", type=number, help="gamma of the ST stream (--alpha)")
+        group.add_argument("--lambda0", default=1, type=number, help="lambda of the visual stream")
+        group.add_argument("--lambda1", default=2, type=number, help="lambda of the ST stream")
     group.add_argument(
         "--smooth",
         default=None,
@@ -183,6 +230,27 @@ def fusion_of(args: argparse.Namespace) -> Fusion:
         lambda0=args.lambda0,
         lambda1=args.lambda1,
     )
+
+
+def sigma_of(args: argparse.Namespace, dist: Distribution) -> float:
+    """The Parzen sigma ``--smooth`` asks for, on run ``--name``'s step-4 file ``dist``."""
+    if args.smooth == AUTO and dist.smooth_auto is None:
+        raise UserError(
+            f"--smooth auto: {Run(args.name).distribution} has no sigma chosen from the "
+            f"training gaps: step 4 could not choose one (it needs two training identities or "
+            f"more with a time gap between two cameras), or wrote the file before it "
+            f"recorded the choice (then run step 4 again); give --smooth a number of bins "
+            f"instead, e.g. the dataset's {dist.smooth}"
+        )
+    return resolve_smooth(dist, args.smooth, args.name)
+
+
+def st_model_of(args: argparse.Namespace) -> tuple[SpatialTemporalModel, float, Distribution]:
+    """Run ``--name``'s spatial-temporal model smoothed at ``--smooth``: (model, sigma, step
+    4's file)."""
+    dist = load_distribution(args.name)
+    sigma = sigma_of(args, dist)
+    return SpatialTemporalModel.from_histograms(dist.histograms, sigma, dist.interval), sigma, dist
 
 
 def add_label_free_arguments(p: argparse.ArgumentParser) -> None:
@@ -215,5 +283,5 @@ def add_rerank_arguments(p: argparse.ArgumentParser) -> None:
     group.add_argument("--k1", default=20, type=int, help="k-reciprocal neighbours")
     group.add_argument("--k2", default=6, type=int, help="neighbours of the query expansion")
     group.add_argument(
-        "--lambda_value", default=0.3, type=float, help="weight of the original distance"
+        "--lambda_value", default=0.3, type=finite_float, help="weight of the original distance"
     )

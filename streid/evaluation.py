@@ -233,6 +233,26 @@ class RankingEvaluator:
         return Metrics(cmc=cmc, mAP=total / num_queries, ap=ap, first_good=first)
 
 
+def count_unmatched(query_labels, query_cams, gallery_labels, gallery_cams) -> int:
+    """The queries without a good gallery image (same person, other camera; a query
+    labelled -1 has none), counted without the (Q, G) masks."""
+    query_labels, gallery_labels = np.asarray(query_labels), np.asarray(gallery_labels)
+    base = int(max(np.max(query_cams, initial=0), np.max(gallery_cams, initial=0))) + 1
+    pair = np.asarray(gallery_labels, np.int64) * base + np.asarray(gallery_cams)
+    q_pair = np.asarray(query_labels, np.int64) * base + np.asarray(query_cams)
+    good = _count_in(gallery_labels, query_labels) - _count_in(pair, q_pair)
+    return int(((good == 0) | (query_labels == -1)).sum())
+
+
+def _count_in(values, needles) -> np.ndarray:
+    """How often each needle occurs in ``values``."""
+    unique, counts = np.unique(values, return_counts=True)
+    if unique.size == 0:
+        return np.zeros(len(needles), dtype=np.int64)
+    i = np.minimum(np.searchsorted(unique, needles), len(unique) - 1)
+    return np.where(unique[i] == needles, counts[i], 0)
+
+
 TIES = ("argsort", "expected")
 
 

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from .evaluation import Metrics, make_evaluator
 from .fusion import Fusion, normalized, pair_index, stream_scores
 from .interchange import FeatureSet
-from .st_model import SpatialTemporalModel
+from .st_model import SpatialTemporalModel, check_fits
 
 LAMBDAS = tuple(round(0.2 * i, 1) for i in range(16))  # 0, 0.2, ..., 3
 GAMMAS = tuple(range(11))  # 0, 1, ..., 10
@@ -68,6 +68,13 @@ class Pairs:
     """The similarities and table indices of every (query, gallery) pair, by query blocks."""
 
     def __init__(self, features: FeatureSet, st: SpatialTemporalModel):
+        # Every pair's similarity (float32) and table index (int32, or int64) at once.
+        check_fits(
+            (len(features.query), len(features.gallery)),
+            4 + 8,
+            "figure 4's similarities and time-gap bins of every query-gallery pair",
+            "run it on fewer queries (a pytorch_result.mat of a sample of them)",
+        )
         q, g = normalized(features.query), normalized(features.gallery)
         self.query, self.gallery = q, g
         self.blocks = []
@@ -102,6 +109,7 @@ def figure4_points(features, histograms, interval, sigma, fusion: Fusion, ties="
         ties: "argsort" or "expected" (see :func:`streid.evaluation.evaluate`).
     """
     st = SpatialTemporalModel.from_histograms(histograms, sigma, interval)
+    st.check_query_gallery(features.query.cams, features.gallery.cams)
     pairs = Pairs(features, st)
     jobs = [("a", s, "", "", st, fusion, s) for s in ("st", "visual", "joint")]
     jobs += [("b", "product", "", "", st, fusion, "product")]

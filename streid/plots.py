@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageOps
 
 from .artifacts import atomic_output
+from .errors import warning
 
 GREEN, RED = (40, 170, 60), (210, 40, 40)
 
@@ -49,8 +50,8 @@ def plot_st_distribution(distribution, smoothed, interval: float, sigma: float, 
         used = np.arange(distribution.shape[0])
     # Show both curves as the probability per display bin of about sigma bins: the raw
     # histogram is a few spikes per pair, the smoothed one spreads each over ~6 sigma bins.
-    width = max(1, int(round(sigma)))
     num_bins = distribution.shape[2]
+    width = max(1, min(int(round(sigma)), num_bins))  # no wider than the histograms
     mass = distribution.sum(axis=(0, 1))
     if mass.sum() > 0:  # up to the gap that holds 98% of all pairs' mass, plus 3 sigma
         last = int(np.searchsorted(np.cumsum(mass) / mass.sum(), 0.98)) + 3 * width
@@ -90,10 +91,28 @@ def plot_st_distribution(distribution, smoothed, interval: float, sigma: float, 
         fig.savefig(tmp, format="png", dpi=90)
 
 
-def _tile(path: str, size: tuple[int, int], border=None) -> Image.Image:
-    """An image resized to ``size`` (width, height), with a coloured border if given."""
-    with Image.open(path) as img:
-        tile = img.convert("RGB").resize(size)
+def placeholder_tile(path: str, size: tuple[int, int]) -> Image.Image:
+    """A grey tile with the file's name, for an image that cannot be opened (a placeholder
+    file, as step 4 allows, or a damaged one)."""
+    tile = Image.new("RGB", size, (160, 160, 160))
+    draw = ImageDraw.Draw(tile)
+    name = os.path.basename(str(path))
+    chars = max(1, size[0] // 6)  # the default font is about 6 pixels wide
+    for row, start in enumerate(range(0, min(len(name), 8 * chars), chars)):
+        draw.text((2, 2 + 11 * row), name[start : start + chars], fill="black")
+    return tile
+
+
+def _tile(path: str, size: tuple[int, int], border=None, unreadable=None) -> Image.Image:
+    """An image resized to ``size`` (width, height), with a coloured border if given; a
+    :func:`placeholder_tile` if it cannot be read (its path then added to ``unreadable``)."""
+    try:
+        with Image.open(path) as img:
+            tile = img.convert("RGB").resize(size)
+    except (OSError, ValueError, Image.DecompressionBombError):  # not an image, or cut short
+        tile = placeholder_tile(path, size)
+        if unreadable is not None:
+            unreadable.append(path)
     if border is not None:
         tile = ImageOps.expand(tile.resize((size[0] - 8, size[1] - 8)), border=4, fill=border)
     return tile
@@ -118,13 +137,21 @@ def plot_rank_lists(rows, path, top: int = 10, size=(64, 128)) -> None:
     draw.text((4, 3), "query", fill="black")
     for t, title in enumerate(titles):
         draw.text((w + gap + t * (top * w + gap) + 4, 3), title, fill="black")
+    unreadable = []
     for r, (query, rankings) in enumerate(rows):
         y = header + r * (h + 6)
-        canvas.paste(_tile(query, size), (0, y))
+        canvas.paste(_tile(query, size, unreadable=unreadable), (0, y))
         for t, title in enumerate(titles):
             x0 = w + gap + t * (top * w + gap)
             for k, (image, good) in enumerate(rankings[title][:top]):
-                canvas.paste(_tile(image, size, GREEN if good else RED), (x0 + k * w, y))
+                tile = _tile(image, size, GREEN if good else RED, unreadable)
+                canvas.paste(tile, (x0 + k * w, y))
+    if unreadable:
+        unique = sorted(set(map(str, unreadable)))
+        warning(
+            f"{len(unique)} images could not be read as images (placeholder files?), e.g. "
+            f"{unique[0]}: drawn as grey tiles with their names"
+        )
     with atomic_output(path, suffix=os.path.splitext(str(path))[1] or ".png") as tmp:
         canvas.save(tmp)
 

@@ -13,14 +13,32 @@ Everything here is vectorised and gives the same numbers as the original's per-e
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.ndimage
 
-from .errors import UserError
+from .errors import UserError, warning
 
 EPS = 1e-7  # the original's guard in every division by a count or a histogram sum
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_fits(shape, itemsize: int, what: str, hint: str) -> None:
+    """UserError, before allocating, if arrays of ``shape`` and ``itemsize`` bytes per
+    element would not fit in memory; ``what`` and ``hint`` (what to change) for the line."""
+    nbytes = math.prod(np.atleast_1d(shape).tolist()) * itemsize
+    memory = memory_bytes()
+    if nbytes > memory:
+        raise UserError(
+            f"{what} would take {nbytes / 1e9:,.1f} GB, more than this machine's "
+            f"{memory / 1e9:,.1f} GB of memory: {hint}"
+        )
 
 
 def check_cameras(cams: np.ndarray, num_cameras: int, what: str, names: Sequence[str] = ()):
@@ -164,23 +182,41 @@ def camera_pair_histograms(
 
 def gap_histograms(later, earlier, bins, num_cameras: int, num_bins: int) -> np.ndarray:
     """The histograms of the given gaps (camera pairs and bins), normalised as step 4's."""
+    check_fits((num_cameras, num_cameras, num_bins), 8 * 2,
+               f"{num_cameras} x {num_cameras} camera-pair histograms of {num_bins:,} bins",
+               "check num_cameras and num_bins in the dataset's dataset.yaml")  # fmt: skip
     flat = (later * num_cameras + earlier) * num_bins + bins
     hist = np.bincount(flat, minlength=num_cameras * num_cameras * num_bins).astype(np.float64)
     hist = hist.reshape(num_cameras, num_cameras, num_bins)
     return hist / (hist.sum(axis=2, keepdims=True) + EPS)
 
 
-def gaussian_kernel(sigma: float) -> np.ndarray:
+def gaussian_kernel(sigma: float, num_bins: int | None = None) -> np.ndarray:
     """The original's truncated Gaussian, ``g(d)`` for ``d = -D..D`` with D = floor(3 sigma).
 
     ``g(d) = exp(-d^2 / (2 sigma^2)) / (sigma sqrt(2 pi))``, computed with the original's
     expression so that the kernel values are bit-identical.
+
+    Args:
+        num_bins: the histograms' length, if known: D is then at most ``num_bins - 1``. The
+            terms beyond it never meet a bin, so the smoothing is the same, and a huge sigma
+            needs no huge kernel.
     """
-    if not sigma > 0:
-        raise UserError(f"--smooth must be positive, got {sigma}")
-    half = math.floor(3 * sigma)
+    if not (sigma > 0 and math.isfinite(sigma)):
+        raise UserError(f"--smooth must be positive and finite (bins), got {sigma}")
+    reach = 3 * sigma
+    if num_bins is not None:
+        reach = min(reach, num_bins - 1)
+    half = math.floor(reach)
+    check_fits(2 * half + 1, 8 * 2, f"the Parzen kernel of sigma {sigma:g} bins",
+               "give --smooth a smaller sigma")  # fmt: skip
     d = np.arange(half + 1, dtype=np.float64)
-    g = 1.0 / (sigma * math.sqrt(2 * math.pi)) * np.exp(-np.power(d, 2) / (2 * np.power(sigma, 2)))
+    with np.errstate(over="ignore"):  # sigma^2 beyond float64: every g(d) is then g(0)
+        g = (
+            1.0
+            / (sigma * math.sqrt(2 * math.pi))
+            * np.exp(-np.power(d, 2) / (2 * np.power(sigma, 2)))
+        )
     return np.concatenate([g[:0:-1], g])
 
 
@@ -198,10 +234,9 @@ def smooth_histograms(distribution: np.ndarray, sigma: float) -> np.ndarray:
     Returns:
         (C, C, B) float64, the smoothed and renormalised histograms.
     """
-    kernel = gaussian_kernel(sigma)
-    smoothed = scipy.ndimage.correlate1d(
-        np.asarray(distribution, dtype=np.float64), kernel, axis=2, mode="constant", cval=0.0
-    )
+    distribution = np.asarray(distribution, dtype=np.float64)
+    kernel = gaussian_kernel(sigma, distribution.shape[-1])
+    smoothed = scipy.ndimage.correlate1d(distribution, kernel, axis=2, mode="constant", cval=0.0)
     return smoothed / (smoothed.sum(axis=2, keepdims=True) + EPS)
 
 
@@ -258,6 +293,18 @@ class SpatialTemporalModel:
         every ranking step needs them."""
         self.check_cameras(query_cams, "query_cam", queries=True)
         self.check_cameras(gallery_cams, "gallery_cam")
+
+    def warn_unused_cameras(self, query_cams: np.ndarray, gallery_cams: np.ndarray) -> None:
+        """A warning when the histograms have rows for more cameras than the query and
+        gallery images use (fewer: :meth:`check_query_gallery` refuses them): step 4's file
+        may be of another dataset."""
+        used = int(max(np.max(query_cams, initial=0), np.max(gallery_cams, initial=0)))
+        if used < self.num_cameras:
+            warning(
+                f"the spatial-temporal histograms have rows for {self.num_cameras} cameras, but "
+                f"the query and gallery images are of cameras 1-{used} only: is "
+                f"pytorch_result2.mat (step 4) of this dataset?"
+            )
 
     def table_index(
         self, q_cams, q_frames, g_cams, g_frames, q_sessions=None, g_sessions=None

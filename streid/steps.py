@@ -7,6 +7,7 @@ function here.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -18,21 +19,26 @@ from .artifacts import ALL_SCORES_FILE, TRAIN_FEATURES_FILE, Run
 from .bandwidth import choose_sigma
 from .dataset_yaml import resolve_spec
 from .datasets import PAPER_SMOOTH, DatasetSpec, image_folder
-from .errors import UserError
-from .evaluation import RankingEvaluator
+from .errors import UserError, note, warning
+from .evaluation import RankingEvaluator, count_unmatched
 from .fusion import Fusion
 from .interchange import (
     AUTO,
     Split,
     load_features,
-    load_st_model,
     load_train_features,
     save_distribution,
 )
 from .label_free import Clustering, clustered, learn_rounds
 from .matfile import ColumnSource, MatColumns
 from .rerank import rerank_blocks
-from .st_model import camera_pair_histograms, check_cameras, walks
+from .st_model import (
+    SpatialTemporalModel,
+    camera_pair_histograms,
+    check_cameras,
+    check_fits,
+    walks,
+)
 
 
 def gen_st_model_main(builtin: DatasetSpec | None, description: str, argv=None) -> Path:
@@ -52,6 +58,7 @@ def gen_st_model_main(builtin: DatasetSpec | None, description: str, argv=None) 
     args = parser.parse_args(argv)
 
     spec = resolve_spec(args.data_dir, builtin, "--data_dir")
+    check_time_bins(spec, args.data_dir)
     if args.unlabeled:
         return _gen_st_model_unlabeled(args, spec)
     train_dir = Path(args.data_dir) / "train_all"
@@ -80,6 +87,42 @@ def gen_st_model_main(builtin: DatasetSpec | None, description: str, argv=None) 
     )  # fmt: skip
 
 
+def warn_unmatched(query_labels, query_cams, gallery_labels, gallery_cams) -> None:
+    """Steps 5 and 6: one warning line for the queries without a good gallery image, which
+    the metric counts as the original does."""
+    unmatched = count_unmatched(query_labels, query_cams, gallery_labels, gallery_cams)
+    if unmatched:
+        warning(
+            f"{unmatched} of {len(query_labels)} queries have no gallery image of their "
+            f"person from another camera: they count as in the original (no CMC hit, AP 0, "
+            f"and one query in both averages)"
+        )
+
+
+def warn_oddities(query, gallery, st: SpatialTemporalModel | None = None) -> None:
+    """A ranking step's warnings on its input: queries without a true match, and (with
+    ``st``) histograms of more cameras than the images use."""
+    if st is not None:
+        st.warn_unused_cameras(query.cams, gallery.cams)
+    warn_unmatched(query.labels, query.cams, gallery.labels, gallery.cams)
+
+
+def check_time_bins(spec: DatasetSpec, data_dir) -> None:
+    """UserError, before anything is read or written, for a dataset whose time bins step 4
+    cannot use: an interval that is not a positive, finite number (``prepare.py --interval
+    nan`` writes one), or histograms too large for this machine's memory."""
+    if not (isinstance(spec.interval, int | float) and math.isfinite(spec.interval)
+            and spec.interval > 0):  # fmt: skip
+        raise UserError(
+            f"{data_dir}: the dataset's interval is {spec.interval!r}, expected a positive, "
+            f"finite number of {spec.unit} per bin (dataset.yaml, written by prepare.py "
+            f"--interval)"
+        )
+    c, b = spec.num_cameras, spec.num_bins
+    check_fits((c, c, b), 8 * 2, f"{c} x {c} camera-pair histograms of {b:,} bins",
+               f"check num_cameras and num_bins in {data_dir}/dataset.yaml")  # fmt: skip
+
+
 def _write_distribution(name, spec, labels, cams, frames, sessions, source, histograms=None,
                         pseudo_labels=None) -> Path:  # fmt: skip
     """Step 4's output for the training images' identities (or pseudo-identities):
@@ -91,6 +134,12 @@ def _write_distribution(name, spec, labels, cams, frames, sessions, source, hist
         labels, cams, frames, spec.num_cameras, spec.num_bins, spec.interval, sessions
     )
     smooth = spec.smooth if spec.smooth != AUTO else auto or PAPER_SMOOTH
+    if auto is None:
+        why = "too few training identities with a time gap between two cameras"
+        note(
+            f"step 4 could not choose a Parzen sigma from the training gaps ({why}): steps "
+            f"5-6 refuse --smooth auto on this run; sigma {smooth} bins by default"
+        )
     out = Run(name).distribution
     save_distribution(out, histograms, spec.interval, smooth, auto, pseudo_labels)
     in_sessions = ""
@@ -135,9 +184,10 @@ def _gen_st_model_unlabeled(args, spec: DatasetSpec) -> Path:
     )  # fmt: skip
 
 
-def _score_source(args) -> tuple[ColumnSource, Split, Split]:
+def _score_source(args) -> tuple[ColumnSource, Split, Split, SpatialTemporalModel | None]:
     """The joint scores to re-rank (``all_scores.mat``, or computed from the features with
-    ``--from_features``), and the query and gallery sets."""
+    ``--from_features``), the query and gallery sets, and the spatial-temporal model (None
+    for ``all_scores.mat``)."""
     if not args.from_features:
         if cli.fusion_of(args) != Fusion() or args.smooth is not None:
             raise UserError(
@@ -156,9 +206,9 @@ def _score_source(args) -> tuple[ColumnSource, Split, Split]:
                 f"holds {len(query)} queries + {len(gallery)} gallery images: expected "
                 f"({num}, {num}); run step 6.1 (gen_rerank_all_scores_mat.py) again"
             )
-        return scores, query, gallery
+        return scores, query, gallery, None
     features = load_features(args.name)
-    st, _ = load_st_model(args.name, args.smooth)
+    st, _, _ = cli.st_model_of(args)
     st.check_query_gallery(features.query.cams, features.gallery.cams)
     query, gallery = features.query, features.gallery
     device = None
@@ -167,7 +217,7 @@ def _score_source(args) -> tuple[ColumnSource, Split, Split]:
 
         device = select_device(args.gpu_ids)
         device = None if device.type == "cpu" else device  # the CPU: NumPy, step 6.1's bits
-    return FeatureColumns(features, st, cli.fusion_of(args), device=device), query, gallery
+    return FeatureColumns(features, st, cli.fusion_of(args), device=device), query, gallery, st
 
 
 def evaluate_rerank_main(description: str, argv=None):
@@ -201,12 +251,13 @@ def evaluate_rerank_main(description: str, argv=None):
     cli.add_score_arguments(parser)  # --alpha 5, --smooth: with --from_features
     args = parser.parse_args(argv)
 
-    columns, query, gallery = _score_source(args)
+    columns, query, gallery, st = _score_source(args)
     start = time.perf_counter()
     evaluator = RankingEvaluator(gallery.labels, gallery.cams, descending=False)
     for q0, q1, final in rerank_blocks(columns, len(query), args.k1, args.k2, args.lambda_value):
         evaluator.add(final, query.labels[q0:q1], query.cams[q0:q1])
     elapsed = time.perf_counter() - start
+    warn_oddities(query, gallery, st)  # once every input has been read and checked
     print(f"Reranking complete in {elapsed // 60:.0f}m {elapsed % 60:.0f}s")
     metrics = evaluator.result()
     print(metrics.summary())
