@@ -21,7 +21,7 @@ from streid.artifacts import Run, atomic_output
 from streid.cli import entry_point
 from streid.evaluation import TIES
 from streid.figure4 import PAPER, figure4_points
-from streid.interchange import load_distribution, load_features
+from streid.interchange import load_distribution, load_features, resolve_smooth
 from streid.plots import plot_figure4
 from streid.st_model import SpatialTemporalModel
 from streid.steps import warn_oddities
@@ -59,7 +59,7 @@ def main(argv=None):
     run = Run(args.name)
     features = load_features(args.name)
     dist = load_distribution(args.name)
-    sigma = cli.sigma_of(args, dist)
+    sigma = resolve_smooth(dist, args.smooth, args.name)
     fusion = cli.fusion_of(args)
     points = figure4_points(features, dist.histograms, dist.interval, sigma, fusion, args.ties)
 

@@ -11,7 +11,7 @@ import time
 
 from streid import cli
 from streid.all_scores import all_scores_blocks
-from streid.artifacts import Run
+from streid.artifacts import ALL_SCORES_FILE, Run
 from streid.cli import entry_point
 from streid.interchange import load_features, load_st_model
 from streid.matfile import write_matrix_by_columns
@@ -26,7 +26,12 @@ def main(argv=None):
     cli.add_name_argument(parser)
     cli.add_score_arguments(parser)  # --alpha 5, --smooth 50
     args = parser.parse_args(argv)
+    with Run(args.name).lock(ALL_SCORES_FILE):
+        write_all_scores(args)
 
+
+def write_all_scores(args) -> None:
+    """Step 6.1 on the parsed flags."""
     start = time.perf_counter()
     features = load_features(args.name)
     st, _ = load_st_model(args.name, args.smooth)

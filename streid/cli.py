@@ -24,10 +24,10 @@ import sys
 import threading
 from collections.abc import Callable
 
-from .artifacts import DEFAULT_NAME, Run
+from .artifacts import DEFAULT_NAME
 from .errors import Interrupted, UserError
 from .fusion import Fusion
-from .interchange import AUTO, Distribution, load_distribution, resolve_smooth
+from .interchange import Distribution, load_distribution, resolve_smooth
 from .label_free import Clustering
 from .st_model import SpatialTemporalModel
 
@@ -232,24 +232,11 @@ def fusion_of(args: argparse.Namespace) -> Fusion:
     )
 
 
-def sigma_of(args: argparse.Namespace, dist: Distribution) -> float:
-    """The Parzen sigma ``--smooth`` asks for, on run ``--name``'s step-4 file ``dist``."""
-    if args.smooth == AUTO and dist.smooth_auto is None:
-        raise UserError(
-            f"--smooth auto: {Run(args.name).distribution} has no sigma chosen from the "
-            f"training gaps: step 4 could not choose one (it needs two training identities or "
-            f"more with a time gap between two cameras), or wrote the file before it "
-            f"recorded the choice (then run step 4 again); give --smooth a number of bins "
-            f"instead, e.g. the dataset's {dist.smooth}"
-        )
-    return resolve_smooth(dist, args.smooth, args.name)
-
-
 def st_model_of(args: argparse.Namespace) -> tuple[SpatialTemporalModel, float, Distribution]:
     """Run ``--name``'s spatial-temporal model smoothed at ``--smooth``: (model, sigma, step
     4's file)."""
     dist = load_distribution(args.name)
-    sigma = sigma_of(args, dist)
+    sigma = resolve_smooth(dist, args.smooth, args.name)
     return SpatialTemporalModel.from_histograms(dist.histograms, sigma, dist.interval), sigma, dist
 
 

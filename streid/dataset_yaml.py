@@ -23,7 +23,6 @@ The keys (all times in the dataset's own unit, ``unit``):
 
 from __future__ import annotations
 
-import decimal
 import math
 import re
 from pathlib import Path
@@ -32,7 +31,7 @@ import yaml
 
 from .artifacts import atomic_output
 from .datasets import REQUIRED_GROUPS, SPECS, DatasetSpec
-from .errors import UserError
+from .errors import UserError, check_memory
 
 DATASET_FILE = "dataset.yaml"
 # The marker of a tree prepare.py has not finished (it names what it was doing); an
@@ -48,7 +47,6 @@ REQUIRED = {
     "pattern": (str, "a regex of the prepared file names"),
 }
 RECORD_KEYS = ("cameras", "session_labels", "persons")
-MAX_ARRAY_GB = 8  # what a dataset's arrays may take: its histograms, ~3 float64 copies
 # The first bytes of files that are not text: a zip (.xlsx, .ods), an old Office file (.xls).
 BINARY_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
 
@@ -104,7 +102,8 @@ def spec_from_dict(data, source: str) -> DatasetSpec:
         if bad:
             raise UserError(f"{source}: {key} is {value!r}, expected {what}")
     cameras, bins = data["num_cameras"], data["num_bins"]
-    check_array_size((cameras, cameras, bins), 8, f"{source}: {cameras} cameras x {bins} bins")
+    check_memory((cameras, cameras, bins), 3 * 8, f"{source}: {cameras} x {cameras} camera-pair "
+                 f"histograms of {bins:,} bins", "check num_cameras and num_bins")  # fmt: skip
     try:
         pattern = re.compile(data["pattern"])
     except re.error as err:
@@ -132,27 +131,6 @@ def spec_from_dict(data, source: str) -> DatasetSpec:
         prepare_flag=SPECS[data["key"]].prepare_flag if data["key"] in SPECS else "--manifest",
         extra={k: data[k] for k in RECORD_KEYS if k in data},
     )
-
-
-def check_array_size(shape, itemsize: int, what: str, copies: int = 3) -> None:
-    """Refuse arrays that would not fit in memory: ``copies`` arrays of ``shape`` with
-    ``itemsize`` bytes per value, more than :data:`MAX_ARRAY_GB` together.
-
-    Args:
-        shape: whole numbers (Python ints, so that no product overflows).
-        what: names the arrays for the message, e.g. "dataset.yaml: 6 cameras x 5000 bins".
-
-    Raises:
-        UserError: the size, in GB.
-    """
-    total = math.prod(int(n) for n in shape) * int(itemsize) * copies
-    if total > MAX_ARRAY_GB * 10**9:
-        gb = decimal.Decimal(total).scaleb(-9)  # exact for any size; a float could overflow
-        raise UserError(
-            f"{what}: {copies} arrays of {' x '.join(str(int(n)) for n in shape)} values "
-            f"({itemsize} bytes each) would take {gb:.3g} GB of memory, more than "
-            f"{MAX_ARRAY_GB} GB"
-        )
 
 
 def read_user_text(path: Path, advice: str) -> str:

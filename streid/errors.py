@@ -11,6 +11,9 @@ depending on the command line.
 
 from __future__ import annotations
 
+import decimal
+import math
+import os
 import sys
 
 
@@ -39,3 +42,24 @@ def note(message: str) -> None:
 def warning(message: str) -> None:
     """Tell the user about something that may not be what they want (stderr)."""
     print(f"warning: {message}", file=sys.stderr)
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(shape, itemsize: int, what: str, hint: str) -> None:
+    """UserError, before allocating, if arrays of ``shape`` (whole numbers) with ``itemsize``
+    bytes per element (all the arrays of one element together) would not fit in this
+    machine's memory: "``what`` would take N GB, more than this machine's M GB of memory:
+    ``hint``" (``hint``: what to change)."""
+    nbytes = math.prod(int(n) for n in shape) * int(itemsize)  # Python ints: no overflow
+    memory = memory_bytes()
+    if nbytes > memory:
+        gb = decimal.Decimal(nbytes).scaleb(-9)  # exact for any size; a float could overflow
+        size = f"{float(gb):,.1f}" if gb < 10**12 else f"{gb:.3g}"
+        raise UserError(
+            f"{what} would take {size} GB, more than this machine's {memory / 1e9:,.1f} GB "
+            f"of memory: {hint}"
+        )

@@ -18,10 +18,11 @@ from dataclasses import dataclass, replace
 
 from tqdm import tqdm
 
+from .errors import check_memory
 from .evaluation import Metrics, make_evaluator
 from .fusion import Fusion, normalized, pair_index, stream_scores
 from .interchange import FeatureSet
-from .st_model import SpatialTemporalModel, check_fits
+from .st_model import SpatialTemporalModel
 
 LAMBDAS = tuple(round(0.2 * i, 1) for i in range(16))  # 0, 0.2, ..., 3
 GAMMAS = tuple(range(11))  # 0, 1, ..., 10
@@ -69,7 +70,7 @@ class Pairs:
 
     def __init__(self, features: FeatureSet, st: SpatialTemporalModel):
         # Every pair's similarity (float32) and table index (int32, or int64) at once.
-        check_fits(
+        check_memory(
             (len(features.query), len(features.gallery)),
             4 + 8,
             "figure 4's similarities and time-gap bins of every query-gallery pair",

@@ -336,7 +336,10 @@ def resolve_smooth(dist: Distribution, smooth, name: str):
     if dist.smooth_auto is None:
         raise UserError(
             f"--smooth auto: {Run(name).distribution} has no sigma chosen from the training "
-            f"gaps (it was written before it was recorded): run step 4 again"
+            f"gaps: step 4 could not choose one (it needs two training identities or more "
+            f"with a time gap between two cameras), or wrote the file before it recorded the "
+            f"choice (then run step 4 again); give --smooth a number of bins instead, e.g. "
+            f"the dataset's {dist.smooth}"
         )
     note(f"--smooth auto: sigma {dist.smooth_auto} bins, chosen by step 4 from the training gaps")
     return dist.smooth_auto

@@ -42,9 +42,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset_yaml import check_array_size, read_user_text
+from .dataset_yaml import read_user_text
 from .datasets import IMG_EXTENSIONS, DatasetSpec
-from .errors import UserError, note, warning
+from .errors import UserError, check_memory, note, warning
 from .manifest_checks import (
     GAP_BINS,
     coarse_bins,
@@ -249,8 +249,11 @@ def manifest_dataset(
     unit = "frames" if integer else "seconds"
     interval, num_bins, odd = _bins(rows, (ids, cams, sessions), unit, interval, num_bins, csv_path)
     warnings += odd
-    size = f"{csv_path}: {len(cameras)} cameras x {num_bins} bins of {interval:g} {unit}"
-    check_array_size((len(cameras), len(cameras), num_bins), 8, size)
+    size = (
+        f"{csv_path}: {len(cameras)} x {len(cameras)} camera-pair histograms of {num_bins:,} bins"
+    )
+    check_memory((len(cameras), len(cameras), num_bins), 3 * 8, size,
+                 "give a larger --interval or fewer --num_bins")  # fmt: skip
     spec = DatasetSpec(
         key="manifest",
         title=csv_path.stem,

@@ -13,32 +13,14 @@ Everything here is vectorised and gives the same numbers as the original's per-e
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.ndimage
 
-from .errors import UserError, warning
+from .errors import UserError, check_memory, warning
 
 EPS = 1e-7  # the original's guard in every division by a count or a histogram sum
-
-
-def memory_bytes() -> int:
-    """This machine's physical memory in bytes."""
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def check_fits(shape, itemsize: int, what: str, hint: str) -> None:
-    """UserError, before allocating, if arrays of ``shape`` and ``itemsize`` bytes per
-    element would not fit in memory; ``what`` and ``hint`` (what to change) for the line."""
-    nbytes = math.prod(np.atleast_1d(shape).tolist()) * itemsize
-    memory = memory_bytes()
-    if nbytes > memory:
-        raise UserError(
-            f"{what} would take {nbytes / 1e9:,.1f} GB, more than this machine's "
-            f"{memory / 1e9:,.1f} GB of memory: {hint}"
-        )
 
 
 def check_cameras(cams: np.ndarray, num_cameras: int, what: str, names: Sequence[str] = ()):
@@ -182,7 +164,7 @@ def camera_pair_histograms(
 
 def gap_histograms(later, earlier, bins, num_cameras: int, num_bins: int) -> np.ndarray:
     """The histograms of the given gaps (camera pairs and bins), normalised as step 4's."""
-    check_fits((num_cameras, num_cameras, num_bins), 8 * 2,
+    check_memory((num_cameras, num_cameras, num_bins), 8 * 2,
                f"{num_cameras} x {num_cameras} camera-pair histograms of {num_bins:,} bins",
                "check num_cameras and num_bins in the dataset's dataset.yaml")  # fmt: skip
     flat = (later * num_cameras + earlier) * num_bins + bins
@@ -208,7 +190,7 @@ def gaussian_kernel(sigma: float, num_bins: int | None = None) -> np.ndarray:
     if num_bins is not None:
         reach = min(reach, num_bins - 1)
     half = math.floor(reach)
-    check_fits(2 * half + 1, 8 * 2, f"the Parzen kernel of sigma {sigma:g} bins",
+    check_memory((2 * half + 1,), 8 * 2, f"the Parzen kernel of sigma {sigma:g} bins",
                "give --smooth a smaller sigma")  # fmt: skip
     d = np.arange(half + 1, dtype=np.float64)
     with np.errstate(over="ignore"):  # sigma^2 beyond float64: every g(d) is then g(0)

@@ -7,7 +7,6 @@ function here.
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 
 from . import cli
 from .all_scores import FeatureColumns
-from .artifacts import ALL_SCORES_FILE, TRAIN_FEATURES_FILE, Run
+from .artifacts import ALL_SCORES_FILE, DISTRIBUTION_FILE, TRAIN_FEATURES_FILE, Run
 from .bandwidth import choose_sigma
 from .dataset_yaml import resolve_spec
 from .datasets import PAPER_SMOOTH, DatasetSpec, image_folder
@@ -36,7 +35,6 @@ from .st_model import (
     SpatialTemporalModel,
     camera_pair_histograms,
     check_cameras,
-    check_fits,
     walks,
 )
 
@@ -56,9 +54,12 @@ def gen_st_model_main(builtin: DatasetSpec | None, description: str, argv=None) 
     cli.add_name_argument(parser)
     cli.add_label_free_arguments(parser)  # --unlabeled, --rounds, --eps, ...
     args = parser.parse_args(argv)
+    with Run(args.name).lock(DISTRIBUTION_FILE):
+        return _gen_st_model(args, builtin)
 
+
+def _gen_st_model(args, builtin: DatasetSpec | None) -> Path:
     spec = resolve_spec(args.data_dir, builtin, "--data_dir")
-    check_time_bins(spec, args.data_dir)
     if args.unlabeled:
         return _gen_st_model_unlabeled(args, spec)
     train_dir = Path(args.data_dir) / "train_all"
@@ -105,22 +106,6 @@ def warn_oddities(query, gallery, st: SpatialTemporalModel | None = None) -> Non
     if st is not None:
         st.warn_unused_cameras(query.cams, gallery.cams)
     warn_unmatched(query.labels, query.cams, gallery.labels, gallery.cams)
-
-
-def check_time_bins(spec: DatasetSpec, data_dir) -> None:
-    """UserError, before anything is read or written, for a dataset whose time bins step 4
-    cannot use: an interval that is not a positive, finite number (``prepare.py --interval
-    nan`` writes one), or histograms too large for this machine's memory."""
-    if not (isinstance(spec.interval, int | float) and math.isfinite(spec.interval)
-            and spec.interval > 0):  # fmt: skip
-        raise UserError(
-            f"{data_dir}: the dataset's interval is {spec.interval!r}, expected a positive, "
-            f"finite number of {spec.unit} per bin (dataset.yaml, written by prepare.py "
-            f"--interval)"
-        )
-    c, b = spec.num_cameras, spec.num_bins
-    check_fits((c, c, b), 8 * 2, f"{c} x {c} camera-pair histograms of {b:,} bins",
-               f"check num_cameras and num_bins in {data_dir}/dataset.yaml")  # fmt: skip
 
 
 def _write_distribution(name, spec, labels, cams, frames, sessions, source, histograms=None,

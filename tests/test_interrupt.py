@@ -78,6 +78,25 @@ def test_a_stopped_step_6_1_removes_its_temporary_file(big_run, signum):
     assert sorted(p.name for p in run.iterdir()) == ["pytorch_result.mat", "pytorch_result2.mat"]
 
 
+def test_a_second_step_6_1_on_one_run_is_refused(big_run, monkeypatch, capsys):
+    run = big_run / "model/run"
+    proc = start("gen_rerank_all_scores_mat.py", ["--name", "run"], big_run)
+    deadline = time.monotonic() + 120
+    while not any(run.glob(".all_scores.mat.*")):
+        assert proc.poll() is None and time.monotonic() < deadline, "never started writing"
+        time.sleep(0.01)
+    monkeypatch.chdir(big_run)
+    try:
+        err = run_fails(gen_rerank_all_scores_mat.main, ["--name", "run"], capsys)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+    assert err.startswith(
+        f"error: model/run/all_scores.mat is being written by process {proc.pid} on "
+    )
+    assert sorted(p.name for p in run.iterdir()) == ["pytorch_result.mat", "pytorch_result2.mat"]
+
+
 def test_a_stopped_re_ranking_from_the_features(big_run):
     proc = start("evaluate_rerank.py", ["--name", "run", "--from_features"], big_run)
     # It writes nothing, whenever it stops: stop it as soon as it can say so (about a second

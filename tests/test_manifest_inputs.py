@@ -9,15 +9,15 @@ import yaml
 
 import gen_st_model
 import prepare
+from streid import errors
 from streid.dataset_yaml import (
     DATASET_FILE,
-    check_array_size,
     read_spec,
     spec_from_dict,
     spec_to_dict,
 )
 from streid.datasets import MARKET
-from streid.errors import UserError
+from streid.errors import UserError, check_memory
 from streid.manifest_checks import MAX_TIME, parse_time
 from tests.helpers import run_fails
 from tests.test_manifest import HEADER, ROWS, write_manifest
@@ -233,10 +233,12 @@ def test_settings_given_as_flags_are_checked_before_writing(tmp_path, monkeypatc
     write_manifest(tmp_path)
     err = run_fails(prepare.main, [*ARGS, "--interval", "nan"], capsys)
     assert "--interval nan is not a positive finite number" in err
+    monkeypatch.setattr(errors, "memory_bytes", lambda: 8 * 10**9)
     err = run_fails(prepare.main, [*ARGS, "--num_bins", "1000000000"], capsys)
     assert err == (
-        "error: cameras.csv: 3 cameras x 1000000000 bins of 0.02 seconds: 3 arrays of 3 x 3 x "
-        "1000000000 values (8 bytes each) would take 216 GB of memory, more than 8 GB"
+        "error: cameras.csv: 3 x 3 camera-pair histograms of 1,000,000,000 bins would take 216.0 "
+        "GB, more than this machine's 8.0 GB of memory: give a larger --interval or fewer "
+        "--num_bins"
     )
     assert not (tmp_path / "dataset").exists()
 
@@ -253,9 +255,9 @@ def test_settings_given_as_flags_are_checked_before_writing(tmp_path, monkeypatc
         ("num_bins", -3, "num_bins is -3, expected a positive whole number"),
         ("num_cameras", 0, "num_cameras is 0, expected a positive whole number"),
         ("num_cameras", 3.0, "num_cameras is 3.0, expected a positive whole number"),
-        ("num_bins", 10**8, "8 cameras x 100000000 bins: 3 arrays of 8 x 8 x 100000000 values "
-                            "(8 bytes each) would take 154 GB of memory, more than 8 GB"),
-        ("num_cameras", 10**80, "would take 1.20e+156 GB of memory"),
+        ("num_bins", 10**12, "8 x 8 camera-pair histograms of 1,000,000,000,000 bins would take "
+                             "1,536,000.0 GB, more than this machine's"),
+        ("num_cameras", 10**80, "would take 1.20e+156 GB, more than"),
     ],
 )  # fmt: skip
 def test_dataset_yaml_numbers_are_range_checked(key, value, message):
@@ -267,12 +269,10 @@ def test_dataset_yaml_numbers_are_range_checked(key, value, message):
     assert str(error.value).startswith("x/dataset.yaml: ") and message in str(error.value)
 
 
-def test_check_array_size_at_its_limit():
-    check_array_size((1000, 1000, 1000), 8, "x", copies=1)  # 8 GB exactly: allowed
+def test_the_memory_check_at_its_limit(monkeypatch):
+    monkeypatch.setattr(errors, "memory_bytes", lambda: 8 * 10**9)
+    check_memory((1000, 1000, 1000), 8, "x", "y")  # 8 GB exactly: allowed
     with pytest.raises(
-        UserError,
-        match=r"^x: 1 arrays of 1000 x 1000 x 1001 values \(8 bytes "
-        r"each\) would take 8.01 GB of memory, more than 8 GB$",
+        UserError, match=r"^x would take 8.0 GB, more than this machine's 8.0 GB of memory: y$"
     ):
-        check_array_size((1000, 1000, 1001), 8, "x", copies=1)  # fmt: skip
-    check_array_size((6, 6, 5000), 8, "Market's histograms")  # 4.3 MB
+        check_memory((1000, 1000, 1001), 8, "x", "y")

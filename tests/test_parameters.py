@@ -19,7 +19,7 @@ import gen_st_model
 import gen_st_model_market
 import plot_rank_list
 import plot_st_distribution
-from streid import st_model
+from streid import errors, st_model
 from streid.dataset_yaml import write_spec
 from streid.datasets import MARKET
 from streid.errors import UserError
@@ -162,7 +162,7 @@ def test_a_huge_smooth_runs_without_a_huge_kernel(tiny_run, capsys):
 
 
 def test_arrays_beyond_memory_are_refused_with_their_size(monkeypatch):
-    monkeypatch.setattr(st_model, "memory_bytes", lambda: 10**8)  # a 0.1 GB machine
+    monkeypatch.setattr(errors, "memory_bytes", lambda: 10**8)  # a 0.1 GB machine
     camera_pair_histograms([0, 0], [1, 2], [0, 50], 2, 10**6, 100)  # 2 x 2 x 10^6: 0.06 GB
     with pytest.raises(UserError) as err:
         camera_pair_histograms([0, 0], [1, 2], [0, 50], 2, 10**7, 100)
@@ -185,8 +185,8 @@ def test_arrays_beyond_memory_are_refused_with_their_size(monkeypatch):
             {"num_bins": 10**13},
             "8 x 8 camera-pair histograms of 10,000,000,000,000 bins would take",
         ),
-        ({"interval": float("nan")}, "the dataset's interval is nan, expected a positive, finite"),
-        ({"interval": float("inf")}, "the dataset's interval is inf, expected a positive, finite"),
+        ({"interval": float("nan")}, "data/dataset.yaml: interval is nan, expected a positive"),
+        ({"interval": float("inf")}, "data/dataset.yaml: interval is inf, expected a positive"),
     ],
 )
 def test_step_4_refuses_time_bins_it_cannot_use(tmp_path, monkeypatch, capsys, change, says):
