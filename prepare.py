@@ -34,6 +34,7 @@ from streid import cli
 from streid.cli import entry_point, smooth_value
 from streid.datasets import DUKE, MARKET, MSMT17
 from streid.errors import UserError
+from streid.files import missing
 from streid.manifest import manifest_dataset
 from streid.preparation import plan_market_duke, plan_msmt17, write_trees
 
@@ -66,8 +67,8 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     download = Path(args.download_path)
-    if not download.is_dir():
-        raise UserError(f"--download_path {download}/ not found")
+    if why := missing(download, folder=True):
+        raise UserError(f"--download_path {download}/ {why}")
     settings = (args.interval, args.num_bins, args.smooth)
     if args.manifest is None and any(v is not None for v in settings):
         raise UserError("--interval, --num_bins and --smooth go with --manifest only")

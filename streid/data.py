@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from .datasets import image_folder
 from .errors import UserError, note
+from .files import missing
 
 
 def load_rgb(path: str) -> Image.Image:
@@ -83,8 +84,8 @@ def image_list(root: Path, transform, hint: str, classes: list[str] | None = Non
     Raises:
         UserError: the folder is missing or holds no images.
     """
-    if not root.is_dir():
-        raise UserError(f"{root}/ not found: {hint}")
+    if why := missing(root, folder=True):
+        raise UserError(f"{root}/ {why}: {hint}")
     paths, targets, found = image_folder(root)
     if not paths:
         raise UserError(f"{root}/ holds no images (one sub-folder per person id expected): {hint}")

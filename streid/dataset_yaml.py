@@ -32,6 +32,7 @@ import yaml
 from .artifacts import atomic_output
 from .datasets import REQUIRED_GROUPS, SPECS, DatasetSpec
 from .errors import UserError, check_memory
+from .files import missing
 
 DATASET_FILE = "dataset.yaml"
 # The marker of a tree prepare.py has not finished (it names what it was doing); an
@@ -208,8 +209,8 @@ def resolve_spec(folder: str | Path, builtin: DatasetSpec | None, flag: str) -> 
         return spec
     if builtin is not None:
         return builtin
-    if not Path(folder).is_dir():
-        raise UserError(f"{flag} {folder}/ not found: run prepare.py (step 1) to make it")
+    if why := missing(Path(folder), folder=True):
+        raise UserError(f"{flag} {folder}/ {why}: run prepare.py (step 1) to make it")
     raise UserError(
         f"{folder}/{DATASET_FILE} not found: {flag} must be a folder made by prepare.py "
         f"(step 1), which writes it; for a Market-1501 or DukeMTMC-reID folder prepared "

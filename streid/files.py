@@ -24,6 +24,16 @@ from pathlib import Path
 from .errors import UserError, note
 
 
+def missing(path: Path, folder: bool = False) -> str | None:
+    """Why ``path`` is not the file (or ``folder``) expected: "not found", "is a folder,
+    expected a file", "is a file, expected a folder"; None if it is one."""
+    if path.is_dir() if folder else path.is_file():
+        return None
+    if not path.exists():
+        return "not found"
+    return "is a file, expected a folder" if folder else "is a folder, expected a file"
+
+
 @contextlib.contextmanager
 def locked(holder: Path, what: str):
     """An exclusive ``flock`` on the file ``holder``, which records who holds it while the

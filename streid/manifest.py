@@ -45,6 +45,7 @@ import numpy as np
 from .dataset_yaml import read_user_text
 from .datasets import IMG_EXTENSIONS, DatasetSpec
 from .errors import UserError, check_memory, note, warning
+from .files import missing
 from .manifest_checks import (
     GAP_BINS,
     coarse_bins,
@@ -82,8 +83,8 @@ def read_manifest(csv_path: Path, images: Path) -> tuple[list[Row], bool]:
             an unknown split, a time that is not a number or out of range, an empty label, a
             file that is not there or not an image, no row at all.
     """
-    if not csv_path.is_file():
-        raise UserError(f"--manifest {csv_path} not found")
+    if why := missing(csv_path):
+        raise UserError(f"--manifest {csv_path} {why}")
     # utf-8-sig: a byte order mark (Excel's "CSV UTF-8") is not part of the first column.
     text = read_user_text(csv_path, "save it as UTF-8 CSV")
     reader = csv.DictReader(io.StringIO(text, newline=""))

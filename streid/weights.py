@@ -17,6 +17,7 @@ from torchvision.models._api import WeightsEnum
 
 from .artifacts import atomic_output
 from .errors import UserError
+from .files import missing
 
 # torchvision < 0.3 named DenseNet layers 'norm.1', 'conv.2', ...; its ImageNet file and the
 # original's DenseNet checkpoints still use those names (torchvision renames them the same way).
@@ -66,8 +67,8 @@ def load_state_dict_checked(module: nn.Module, state_dict: dict, source: str) ->
 def read_state_dict(path: str | os.PathLike) -> dict:
     """``torch.load`` a state dict onto the CPU; UserError if the file is not one."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"weights file {path} not found")
+    if why := missing(path):
+        raise UserError(f"weights file {path} {why}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a damaged or foreign file

@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 import scipy.io
 
+import prepare
 from streid import files
 from streid.artifacts import Run, savemat_atomic
 from streid.errors import UserError
 from streid.matfile import MatColumns, write_matrix_by_columns
+from tests.helpers import run_fails
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLD = """
@@ -171,3 +173,18 @@ def test_a_folder_where_a_file_is_expected_is_called_a_folder(tmp_path, monkeypa
         UserError, match=r"^model/run/pytorch_result.mat is a folder, not the file made by step 3 "
     ):
         Run("run").existing("pytorch_result.mat")
+
+
+def test_a_file_where_a_folder_is_expected_and_the_reverse(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cameras.csv").write_text("path,person,camera,time,split\n")
+    (tmp_path / "images").mkdir()
+    for argv, said in [
+        (["--manifest", "images", "--download_path", "images"], "--manifest images is a folder"),
+        (["--manifest", "cameras.csv", "--download_path", "cameras.csv"],
+         "--download_path cameras.csv/ is a file, expected a folder"),
+        (["--manifest", "nothing.csv", "--download_path", "images"], "nothing.csv not found"),
+    ]:  # fmt: skip
+        assert said in run_fails(prepare.main, argv, capsys)
+    assert files.missing(tmp_path / "images", folder=True) is None
+    assert files.missing(tmp_path / "cameras.csv") is None
