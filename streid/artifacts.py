@@ -159,12 +159,19 @@ class Run:
         (``model/.<name>.<file>.lock``), which it does not create; where the file system has
         no locks, nothing is held.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        holder = self.path.parent / f".{self.path.name}.{filename}.lock"
-        with locked(holder, f"{self.path / filename} is being {activity}"):
-            if self.path.is_dir():
-                remove_stale_temporaries(self.path)
-            yield
+        root = self.path.parent
+        made = not root.is_dir()
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            with locked(root / f".{self.path.name}.{filename}.lock",
+                        f"{self.path / filename} is being {activity}"):  # fmt: skip
+                if self.path.is_dir():
+                    remove_stale_temporaries(self.path)
+                yield
+        finally:
+            if made:  # a step that failed before writing leaves no empty model/ behind
+                with contextlib.suppress(OSError):
+                    root.rmdir()
 
     def require(self) -> Run:
         """This run; UserError if its folder does not exist."""
