@@ -1,4 +1,4 @@
-"""Plain-loop references of the original's computations, written from ORIGINAL.md.
+"""Plain-loop references of the original's computations, written from docs/original.md.
 
 These follow the original scripts statement by statement (per-element Python loops, dense
 matrices) and are slow on purpose: the vectorised code in ``streid`` must give the same
@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 # -- step 1 ------------------------------------------------------------------------------------
-# ORIGINAL.md's table, written out again as an independent reference for the renaming.
+# docs/original.md's table, written out again as an independent reference for the renaming.
 SEQUENCE_FRAMES = {
     11: 72681, 12: 74546, 13: 74881, 14: 74661, 15: 74891, 16: 54346,
     21: 163691, 22: 164677, 23: 98102,
@@ -218,7 +218,7 @@ def k_reciprocal_neighbours(initial_rank, i, k1):
 
 
 def k_reciprocal_encoding(all_dist, k1=20, k2=6):
-    """ORIGINAL.md step 6.2 up to the Jaccard: (O, V) of a similarity matrix, dense."""
+    """docs/original.md step 6.2 up to the Jaccard: (O, V) of a similarity matrix, dense."""
     original_dist = 2.0 - 2 * all_dist
     original_dist = np.transpose(1.0 * original_dist / np.max(original_dist, axis=0))
     V = np.zeros_like(original_dist).astype(np.float32)
@@ -258,7 +258,7 @@ def jaccard(V, rows):
 
 
 def re_ranking(query_num, all_dist, k1=20, k2=6, lambda_value=0.3):
-    """Dense k-reciprocal re-ranking of a similarity matrix, as ORIGINAL.md step 6.2."""
+    """Dense k-reciprocal re-ranking of a similarity matrix, as docs/original.md step 6.2."""
     original_dist, V = k_reciprocal_encoding(all_dist, k1, k2)
     original_dist = original_dist[:query_num,]
     jaccard_dist = jaccard(V, query_num)

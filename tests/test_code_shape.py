@@ -1,4 +1,4 @@
-"""The codebase's shape (DESIGN.md): modules of about 350 lines at most, functions of about 60,
+"""The shape of the code (docs/architecture.md): modules of 360 lines at most, functions of 60,
 except where a comment above the function says why it is longer."""
 
 import ast

@@ -31,7 +31,7 @@ def _no_counters(keys):
 
 def original_keys(kind: str) -> set[str]:
     """The state-dict keys of the original's models under PyTorch 0.3 (no BatchNorm counters),
-    written from ORIGINAL.md: the torchvision trunk under ``model.``, then the heads."""
+    written from docs/original.md: the torchvision trunk under ``model.``, then the heads."""
     trunk = torchvision.models.densenet121() if kind == "dense" else torchvision.models.resnet50()
     keys = {f"model.{k}" for k in _no_counters(trunk.state_dict())}
     block = ["add_block.0.weight", "add_block.0.bias", "add_block.1.weight", "add_block.1.bias"]

@@ -12,7 +12,7 @@ from random_erasing import RandomErasing
 
 
 def reference_erase(img, probability=0.5, sl=0.02, sh=0.4, r1=0.3, mean=(0.4914, 0.4822, 0.4465)):
-    """The original's algorithm, written from ORIGINAL.md."""
+    """The original's algorithm, written from docs/original.md."""
     if random.uniform(0, 1) > probability:
         return img
     c, height, width = img.shape
