@@ -6,7 +6,7 @@ per-query loop.
 Market-1501: 3,368 queries x 19,732 gallery images with the real names (so the real
 camera/frame structure) and simulated features of 512 and 12,288 dimensions. Prints the
 seconds of the project's ranking + CMC/mAP, of the original-style loop (one query at a time,
-a Python loop over the gallery for the spatial-temporal lookup, tests/reference.py), their
+a Python loop over the gallery for the spatial-temporal lookup, benchmarks/reference.py), their
 ratio, the agreement of the two, and the wall time of the whole `python evaluate_st.py`
 process. The loop runs on a subset of the queries where it would take minutes, and its time
 is scaled to all queries (said so in the output).
@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import reference as ref
 from benchmarks.common import run_process, timed
+from benchmarks.simulate import real_feature_set, real_histograms, write_run
 from streid.datasets import MARKET, MSMT17
 from streid.evaluation import evaluate_features
 from streid.interchange import FeatureSet
@@ -35,8 +37,6 @@ from streid.st_model import (
     SpatialTemporalModel,
     smooth_histograms,
 )
-from tests import reference as ref
-from tests.simulate import real_feature_set, real_histograms, write_run
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ simulated 512-d features. Steps 6.1 (`gen_rerank_all_scores_mat.py`) and 6.2
 (`evaluate_rerank_market.py`), and `evaluate_rerank_market.py --from_features`, run as the
 processes a user starts; their wall time and peak resident memory are measured by the
 operating system, and the printed lines of the two paths are compared. The original-style
-references (tests/reference.py) cannot run at this scale in reasonable time and memory: the
+references (benchmarks/reference.py) cannot run at this scale in reasonable time and memory: the
 row-by-row 6.1 loop is timed on a few rows and scaled to N, and the dense 6.2 re-ranking is
 compared with the project's on a smaller N in the same run.
 
@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import reference as ref
 from benchmarks.common import run_process, timed
+from benchmarks.simulate import real_feature_set, real_histograms, write_run
 from streid.datasets import MARKET, MSMT17
 from streid.interchange import FeatureSet
 from streid.rerank import re_ranking
 from streid.st_model import smooth_histograms
-from tests import reference as ref
-from tests.simulate import real_feature_set, real_histograms, write_run
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,7 +7,7 @@
 On the real names of Market-1501, DukeMTMC-reID and MSMT17 (its train_all: list_train and
 list_val, with sessions; 3,000 of its queries), appearance is simulated for the query,
 gallery and training images alike (512-d: identity centre + camera shift + noise,
-``tests/simulate.py``), at four strengths (the noise). For each dataset, strength and
+``benchmarks/simulate.py``), at four strengths (the noise). For each dataset, strength and
 setting it prints rank-1 and mAP of the joint score and of the spatial-temporal stream
 alone, ranked by:
 
@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import run_process
+from benchmarks.simulate import real_names, simulated_features, train_targets
 from streid.artifacts import FEATURES_FILE, TRAIN_FEATURES_FILE
 from streid.dataset_yaml import write_spec
 from streid.datasets import DUKE, MARKET, MSMT17, Names
@@ -45,7 +46,6 @@ from streid.fusion import Fusion, normalize_rows
 from streid.interchange import FeatureSet, Split, save_features, save_train_features
 from streid.label_free import Clustering, clustered, learn_rounds
 from streid.st_model import SpatialTemporalModel, camera_pair_histograms
-from tests.simulate import real_names, simulated_features, train_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = {"market": MARKET, "duke": DUKE, "msmt17": MSMT17}

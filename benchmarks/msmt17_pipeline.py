@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import run_process
+from benchmarks.simulate import MSMT17_LISTS, msmt17_raw, simulated_features
 from streid.artifacts import FEATURES_FILE
 from streid.dataset_yaml import read_spec
 from streid.datasets import MSMT17, image_folder
 from streid.interchange import Split, save_features
-from tests.simulate import MSMT17_LISTS, msmt17_raw, simulated_features
 
 ROOT = Path(__file__).resolve().parent.parent
 

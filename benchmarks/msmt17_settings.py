@@ -8,7 +8,7 @@ the other half's list_val images are the queries and its list_train images the g
 the halves swap, and the two folds are averaged. For every (interval, sigma) of the grid it
 prints rank-1 and mAP of the spatial-temporal stream alone and of the joint score with
 simulated 512-d appearance features (identity centre + camera shift + noise, as
-tests/simulate.py). num_bins always covers a whole session (frames 0-1985).
+benchmarks/simulate.py). num_bins always covers a whole session (frames 0-1985).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import math
 
 import numpy as np
 
+from benchmarks.simulate import real_names, simulated_features
 from streid.datasets import MSMT17
 from streid.evaluation import evaluate_features
 from streid.interchange import FeatureSet, Split
 from streid.st_model import SpatialTemporalModel, camera_pair_histograms
-from tests.simulate import real_names, simulated_features
 
 FRAMES_PER_SESSION = 1986
 

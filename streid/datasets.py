@@ -30,15 +30,16 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib import resources
 from typing import NamedTuple
 
 import numpy as np
 
 from .errors import UserError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-NAME_LIST_DIR = REPO_ROOT / "data"
+# The real split name lists (``streid/names/``), package data read through importlib.resources:
+# found wherever the package is installed, whatever the current folder.
+NAME_LIST_DIR = resources.files(__package__) / "names"
 
 # The image extensions torchvision's ImageFolder accepts; the listing below follows its rules.
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -102,7 +103,7 @@ class DatasetSpec:
         prepare_flag: how prepare.py makes this dataset, for messages.
         prepared_dir: the default ``--data_dir`` / ``--test_dir`` of the dataset's scripts.
         raw_format, raw_regex: the names as the dataset ships them (Market, Duke).
-        list_dir: folder under ``data/`` with the real split name lists.
+        list_dir: folder under ``streid/names/`` with the real split name lists.
         extra: other ``dataset.yaml`` entries kept for the record (a manifest's camera and
             session labels).
     """
@@ -196,7 +197,7 @@ class DatasetSpec:
 
     def name_list(self, split: str) -> list[str]:
         """The real file names of a split as shipped ("train", "query", "gallery"; MSMT17
-        also "val"), from ``data/``."""
+        also "val"), from ``streid/names/``."""
         if self.key == "msmt17":
             lines = (NAME_LIST_DIR / self.list_dir / f"list_{split}.txt").read_text()
             return [line.split()[0].split("/")[-1] for line in lines.splitlines() if line]

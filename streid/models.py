@@ -21,7 +21,8 @@ net from it with :func:`build_model`.
 Weights: ``weights=None`` is random initialisation (torchvision's own for the trunk, with
 ``zero_init_residual`` for ResNet-50, see :func:`resnet50`), a
 torchvision ``WeightsEnum`` (what the original's ``pretrained=True`` gave) is read from the
-local torch hub cache and never downloaded, a path loads a trunk state dict from that file.
+torch hub cache, downloaded into it first when missing, a path loads a trunk state dict from
+that file.
 The heads always get the original's initialisation.
 """
 
@@ -346,7 +347,8 @@ def build_model(arch: Architecture, nclasses: int, weights: str = "none") -> nn.
     """Build ``arch`` with ``nclasses`` identities.
 
     Args:
-        weights: ``imagenet`` (torchvision's ImageNet file from the local torch cache),
+        weights: ``imagenet`` (torchvision's ImageNet file from the torch hub cache,
+            downloaded when missing),
             ``none`` (random initialisation) or the path of a backbone state dict.
     """
     net = arch.net

@@ -1,15 +1,19 @@
 """Weights files: state dicts read onto the CPU, loaded strictly with the original's
-tolerances, written atomically with a one-line error, and torchvision's ImageNet files found
-in the local torch cache (never downloaded).
+tolerances, written atomically with a one-line error, and torchvision's ImageNet files from
+the torch hub cache, downloaded into it when missing (as torchvision does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import http.client
+import itertools
 import os
 import re
 import shutil
 from pathlib import Path
+from urllib.error import HTTPError, URLError
 
 import torch
 from torch import nn
@@ -17,7 +21,7 @@ from torchvision.models._api import WeightsEnum
 
 from .artifacts import atomic_output
 from .errors import UserError
-from .files import missing
+from .files import describe, missing
 
 # torchvision < 0.3 named DenseNet layers 'norm.1', 'conv.2', ...; its ImageNet file and the
 # original's DenseNet checkpoints still use those names (torchvision renames them the same way).
@@ -119,19 +123,53 @@ def save_checked(obj, path: str | os.PathLike) -> None:
             raise _write_error(err, tmp) from None
 
 
+# A torchvision file name carries the start of its SHA-256 (resnet50-0676ba61.pth), as
+# torch.hub's check_hash reads it.
+_HASH_PREFIX = re.compile(r"-([a-f0-9]+)\.")
+
+
 def cached_weights_file(weights: WeightsEnum) -> Path:
-    """The local torch hub cache file of torchvision weights; never downloads.
+    """The torch hub cache file of torchvision weights (``$TORCH_HOME/hub/checkpoints/``),
+    downloaded into the cache when it is not there, with its hash checked, as torchvision's
+    ``weights.get_state_dict()`` and the original's ``pretrained=True`` do.
 
     Raises:
-        UserError: the file is not there, naming it, the folder and the alternatives.
+        UserError: the file is not there and cannot be downloaded (offline, refused, broken),
+            saying why and naming the file, the folder and the alternatives.
     """
     filename = os.path.basename(weights.url)
     folder = Path(torch.hub.get_dir()) / "checkpoints"
     path = folder / filename
-    if not path.is_file():
+    if path.is_file():
+        return path
+    print(f'Downloading: "{weights.url}" to {path}')  # as torch.hub does, on stdout
+    match = _HASH_PREFIX.search(filename)
+    made = list(itertools.takewhile(lambda p: not p.exists(), (folder, *folder.parents)))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(weights.url, str(path), match and match[1], progress=True)
+    except (OSError, http.client.HTTPException, RuntimeError) as err:
+        if isinstance(err, RuntimeError) and "invalid hash value" not in str(err):
+            raise  # not a damaged download: a bug, with its traceback
+        for new in made:  # the folders made for the file, deepest first
+            with contextlib.suppress(OSError):
+                new.rmdir()
+        # Deviation from the original: offline, one line says which file to put where (and
+        # the other --weights) instead of urllib's traceback.
         raise UserError(
-            f"ImageNet weights {filename} not found in {folder}/: download {weights.url} "
-            f"into that folder, or pass --weights PATH (a .pth state dict of the backbone) "
-            f"or --weights none (random initialisation)"
-        )
+            f"ImageNet weights {filename} not found in {folder}/ and could not be downloaded "
+            f"({_download_failure(err)}): download {weights.url} into that folder, or pass "
+            f"--weights PATH (a .pth state dict of the backbone) or --weights none (random "
+            f"initialisation)"
+        ) from None
     return path
+
+
+def _download_failure(err: Exception) -> str:
+    """Why a download failed, in a few words: "HTTP Error 404: Not Found", "Temporary failure
+    in name resolution", "timed out", ..."""
+    if isinstance(err, URLError) and not isinstance(err, HTTPError):
+        err = err.reason
+    if isinstance(err, OSError) and not isinstance(err, HTTPError):
+        return describe(err)
+    return str(err).splitlines()[0] if str(err).strip() else type(err).__name__

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 import evaluate_st
+from benchmarks.simulate import real_feature_set, real_histograms, write_run
 from streid.bandwidth import CANDIDATES, choose_sigma
 from streid.datasets import MARKET
 from streid.interchange import save_distribution
 from tests.helpers import run_fails
-from tests.simulate import real_feature_set, real_histograms, write_run
 
 
 def walkers(spread: float, people=300, seed=0):

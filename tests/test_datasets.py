@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torchvision
 
+from benchmarks import reference as ref
 from streid.datasets import DUKE, MARKET, image_folder, market_global_frame
 from streid.errors import UserError
-from tests import reference as ref
 
 SPLITS = ("train", "query", "gallery")
 

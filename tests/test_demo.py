@@ -9,11 +9,11 @@ from PIL import Image
 import demo
 import plot_rank_list
 import plot_st_distribution
+from benchmarks.simulate import write_run
 from streid.datasets import MARKET
 from streid.demo import choose_names, look_of, write_dataset
 from streid.interchange import FeatureSet, Split
 from tests.helpers import run_fails
-from tests.simulate import write_run
 
 
 def test_demo_names_are_a_real_subset():

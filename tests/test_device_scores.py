@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import evaluate_rerank
+from benchmarks.simulate import real_feature_set, real_histograms, write_run
 from streid.all_scores import FeatureColumns
 from streid.datasets import MARKET
 from streid.device_scores import DeviceScores
@@ -14,7 +15,6 @@ from streid.interchange import FeatureSet, Split
 from streid.rerank import rerank_blocks
 from streid.st_model import SpatialTemporalModel, smooth_histograms
 from tests.helpers import run_fails
-from tests.simulate import real_feature_set, real_histograms, write_run
 
 
 def random_case(seed, whole: bool, sessions: bool, num=260, interval=10, step=5, bins=12):

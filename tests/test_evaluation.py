@@ -5,13 +5,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from benchmarks import reference as ref
+from benchmarks.simulate import real_feature_set, real_histograms
 from streid.datasets import DUKE, MARKET
 from streid.evaluation import RankingEvaluator, evaluate_features, top_matches
 from streid.fusion import normalize_rows, pair_scores
 from streid.interchange import FeatureSet, Split
 from streid.st_model import SpatialTemporalModel, smooth_histograms
-from tests import reference as ref
-from tests.simulate import real_feature_set, real_histograms
 
 
 def assert_same_as_reference(

@@ -7,13 +7,13 @@ import pytest
 from PIL import Image
 
 import figure4
+from benchmarks.simulate import real_feature_set, real_histograms, write_run
 from streid.datasets import DUKE
 from streid.evaluation import evaluate_features
 from streid.figure4 import GAMMAS, LAMBDAS, SIGMAS, Pairs, figure4_points, scorer
 from streid.fusion import Fusion
 from streid.interchange import FeatureSet
 from streid.st_model import SpatialTemporalModel, smooth_histograms
-from tests.simulate import real_feature_set, real_histograms, write_run
 from tests.test_evaluation import tiny_case
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import gen_rerank_all_scores_mat
+from benchmarks.simulate import real_feature_set, real_histograms, write_run
 from streid import files
 from streid.artifacts import atomic_output
 from streid.datasets import MARKET
@@ -19,7 +20,6 @@ from streid.errors import UserError
 from streid.interchange import FeatureSet
 from tests.helpers import run_fails
 from tests.helpers_images import write_jpeg
-from tests.simulate import real_feature_set, real_histograms, write_run
 
 ROOT = Path(__file__).resolve().parent.parent
 

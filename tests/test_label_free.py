@@ -7,6 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from benchmarks import reference as ref
+from benchmarks.simulate import real_names, simulated_features, train_targets
 from streid import label_free
 from streid.datasets import MARKET
 from streid.errors import UserError
@@ -26,8 +28,6 @@ from streid.same_person import (
     visual_log_odds,
 )
 from streid.st_model import SpatialTemporalModel, camera_pair_histograms, smooth_histograms
-from tests import reference as ref
-from tests.simulate import real_names, simulated_features, train_targets
 
 SETTINGS = (8, 5000, 100)  # Market-1501's cameras, bins, frames per bin
 

@@ -14,12 +14,12 @@ import gen_st_model
 import gen_st_model_market
 import prepare
 import train
+from benchmarks.simulate import real_feature_set, train_targets
 from streid.dataset_yaml import write_spec
 from streid.datasets import MARKET, MSMT17
 from streid.interchange import save_features, save_train_features
 from streid.st_model import camera_pair_histograms
 from tests.helpers import run_fails
-from tests.simulate import real_feature_set, train_targets
 from tests.test_label_free import identities_of, same_partition
 from tests.test_manifest import ROWS, write_manifest
 

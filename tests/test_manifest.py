@@ -15,13 +15,13 @@ import gen_st_model_market
 import prepare
 import test_st
 import train
+from benchmarks import reference as ref
 from streid.bandwidth import CANDIDATES
 from streid.dataset_yaml import DATASET_FILE, read_spec
 from streid.datasets import MARKET, image_folder
 from streid.demo import look_of, render
 from streid.interchange import load_distribution
 from streid.manifest import nice_interval
-from tests import reference as ref
 from tests.helpers import run_fails
 from tests.helpers_images import torch_threads, write_raw_dataset
 

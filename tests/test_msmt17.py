@@ -6,16 +6,16 @@ import pytest
 
 import gen_st_model
 import prepare
+from benchmarks import reference as ref
+from benchmarks import simulate
+from benchmarks.simulate import real_names
 from streid.dataset_yaml import read_spec, spec_to_dict
 from streid.datasets import MSMT17, MSMT17_SESSIONS, NAME_LIST_DIR
 from streid.errors import UserError
 from streid.evaluation import RankingEvaluator
 from streid.interchange import load_distribution
 from streid.st_model import camera_pair_histograms
-from tests import reference as ref
-from tests import simulate
 from tests.helpers import run_fails
-from tests.simulate import real_names
 
 LISTS = tuple(simulate.MSMT17_LISTS)  # train, val, query, gallery
 MSMT17_LIST_DIR = NAME_LIST_DIR / MSMT17.list_dir

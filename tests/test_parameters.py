@@ -19,6 +19,8 @@ import gen_st_model
 import gen_st_model_market
 import plot_rank_list
 import plot_st_distribution
+from benchmarks import reference as ref
+from benchmarks.simulate import write_run
 from streid import errors, st_model
 from streid.dataset_yaml import write_spec
 from streid.datasets import MARKET
@@ -26,9 +28,7 @@ from streid.errors import UserError
 from streid.evaluation import count_unmatched, good_and_junk
 from streid.interchange import FeatureSet, Split, save_distribution
 from streid.st_model import camera_pair_histograms, smooth_histograms
-from tests import reference as ref
 from tests.helpers import run_fails
-from tests.simulate import write_run
 
 # A small run: 2 cameras, 3 queries (persons 1, 2, 3), 5 gallery images; person 3 has no
 # gallery image from another camera (only one from its own: junk).

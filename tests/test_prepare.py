@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import prepare
+from benchmarks import reference as ref
 from streid.dataset_yaml import read_spec, spec_to_dict
 from streid.datasets import DUKE, MARKET
-from tests import reference as ref
 from tests.helpers_images import write_raw_dataset
 
 

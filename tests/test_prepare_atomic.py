@@ -18,11 +18,11 @@ import pytest
 
 import gen_st_model_market
 import prepare
+from benchmarks import reference as ref
 from streid import files
 from streid.dataset_yaml import resolve_spec
 from streid.datasets import MARKET
 from streid.manifest import manifest_dataset
-from tests import reference as ref
 from tests.helpers import run_fails
 from tests.helpers_images import write_raw_dataset
 from tests.test_prepare import expected_tree, market_sample, tree

@@ -6,13 +6,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from benchmarks import reference as ref
 from streid.evaluation import evaluate
 from streid.interchange import Split
 from streid.label_free import jaccard_graph
 from streid.matfile import ArrayColumns
 from streid.rerank import re_ranking_columns
 from streid.st_model import SpatialTemporalModel, camera_pair_histograms
-from tests import reference as ref
 
 
 def int_arrays(n, low, high):

@@ -8,23 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from benchmarks import reference as ref
+from benchmarks.bench_ranking import FullSortEvaluator
 from streid.evaluation import RankingEvaluator, good_and_junk
-from tests import reference as ref
-
-
-class FullSortEvaluator(RankingEvaluator):
-    """``RankingEvaluator.add`` as it was before: ``np.argsort`` of every full row, then the
-    same accumulation of AP and CMC."""
-
-    def add(self, scores, query_labels, query_cams):
-        order = np.argsort(-scores if self.descending else scores, axis=1)
-        good, junk = good_and_junk(
-            query_labels, query_cams, self.g_labels[order], self.g_cams[order]
-        )
-        position = np.cumsum(~junk, axis=1, dtype=np.int64) - 1  # rank after junk removal
-
-        rows, cols = np.nonzero(good)  # row-major: each query's good images in rank order
-        self._accumulate(rows, position[rows, cols], scores.shape[0])
 
 
 def run(cls, scores, query, gallery, descending=True, block_size=None):

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import scipy.io
 
+from benchmarks import reference as ref
+from benchmarks.simulate import real_feature_set, real_histograms
 from streid.all_scores import all_scores_blocks
 from streid.datasets import MARKET
 from streid.errors import UserError
@@ -12,8 +14,6 @@ from streid.interchange import FeatureSet
 from streid.matfile import ArrayColumns, MatColumns, write_matrix_by_columns
 from streid.rerank import re_ranking, re_ranking_columns
 from streid.st_model import SpatialTemporalModel, smooth_histograms
-from tests import reference as ref
-from tests.simulate import real_feature_set, real_histograms
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,15 @@ import scipy.io
 import evaluate_rerank
 import evaluate_rerank_market
 import gen_rerank_all_scores_mat
+from benchmarks import reference as ref
+from benchmarks.simulate import real_feature_set, real_histograms, write_run
 from streid.all_scores import CHUNK, FeatureColumns, all_scores_blocks
 from streid.datasets import MARKET
 from streid.interchange import FeatureSet, Split
 from streid.matfile import ArrayColumns, MatColumns, write_matrix_by_columns
 from streid.rerank import re_ranking_columns
 from streid.st_model import SpatialTemporalModel, smooth_histograms
-from tests import reference as ref
 from tests.helpers import run_fails
-from tests.simulate import real_feature_set, real_histograms, write_run
 
 
 def one_hot_case(seed, num=300, query_num=70):

@@ -6,6 +6,8 @@ import scipy.io
 
 import evaluate_st
 import gen_rerank_all_scores_mat
+from benchmarks import reference as ref
+from benchmarks.simulate import real_feature_set, real_names, write_run
 from streid.all_scores import all_scores_blocks
 from streid.datasets import MSMT17
 from streid.errors import UserError
@@ -17,9 +19,7 @@ from streid.st_model import (
     smooth_histograms,
     walk_gaps,
 )
-from tests import reference as ref
 from tests.helpers import run_fails
-from tests.simulate import real_feature_set, real_names, write_run
 
 
 def test_one_session_per_image():

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from benchmarks import reference as ref
+from benchmarks.simulate import real_histograms, real_split, train_targets
 from streid.datasets import DUKE, MARKET
 from streid.errors import UserError
 from streid.st_model import (
@@ -11,8 +13,6 @@ from streid.st_model import (
     gaussian_kernel,
     smooth_histograms,
 )
-from tests import reference as ref
-from tests.simulate import real_histograms, real_split, train_targets
 
 
 @pytest.mark.parametrize("spec", [MARKET, DUKE], ids=lambda s: s.key)

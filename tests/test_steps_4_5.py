@@ -11,12 +11,18 @@ import scipy.io
 import evaluate_st
 import gen_st_model_duke
 import gen_st_model_market
+from benchmarks import reference as ref
+from benchmarks.simulate import (
+    real_feature_set,
+    real_histograms,
+    real_split,
+    train_targets,
+    write_run,
+)
 from streid.datasets import DUKE, MARKET
 from streid.interchange import Split, save_features
 from streid.st_model import smooth_histograms
-from tests import reference as ref
 from tests.helpers import run_fails
-from tests.simulate import real_feature_set, real_histograms, real_split, train_targets, write_run
 
 
 def make_tree(root, names, split="train_all"):

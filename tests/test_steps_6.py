@@ -9,12 +9,12 @@ import scipy.io
 import evaluate_rerank_duke
 import evaluate_rerank_market
 import gen_rerank_all_scores_mat
+from benchmarks import reference as ref
+from benchmarks.simulate import real_feature_set, real_histograms, write_run
 from streid.datasets import MARKET
 from streid.interchange import FeatureSet
 from streid.st_model import smooth_histograms
-from tests import reference as ref
 from tests.helpers import run_fails
-from tests.simulate import real_feature_set, real_histograms, write_run
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import evaluate_st
+from benchmarks import reference as ref
+from benchmarks.simulate import real_feature_set, real_histograms, write_run
 from streid.datasets import DUKE
 from streid.evaluation import RankingEvaluator, evaluate_features
 from streid.fusion import pair_scores
 from streid.st_model import SpatialTemporalModel
 from streid.ties import ExpectedEvaluator
-from tests import reference as ref
-from tests.simulate import real_feature_set, real_histograms, write_run
 
 
 def every_order(scores):

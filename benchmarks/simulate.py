@@ -1,4 +1,4 @@
-"""Simulated inputs for the tests and benchmarks: real names, made-up features."""
+"""Simulated inputs for the benchmarks and the tests: real names, made-up features."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 These follow the original scripts statement by statement (per-element Python loops, dense
 matrices) and are slow on purpose: the vectorised code in ``streid`` must give the same
-numbers. Nothing here is used outside the tests.
+numbers. The tests compare with them, and the benchmarks time them.
 """
 
 from __future__ import annotations
