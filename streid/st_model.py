@@ -7,7 +7,7 @@ window) and looks up the probability p of a query/gallery pair's time gap, which
 :mod:`streid.fusion` fuses with the visual similarity.
 
 Everything here is vectorised and gives the same numbers as the original's per-element loops
-(``tests/reference.py`` keeps those loops, and the tests compare the two).
+(``benchmarks/reference.py`` keeps those loops, and the tests compare the two).
 """
 
 from __future__ import annotations
