@@ -23,8 +23,8 @@ import time
 import numpy as np
 
 from streid.datasets import MSMT17
-from streid.evaluation import RankingEvaluator
 from streid.fusion import normalize_rows
+from streid.metrics import RankingEvaluator
 from tests.simulate import real_names, simulated_features
 from tests.test_ranking import FullSortEvaluator
 

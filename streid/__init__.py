@@ -11,7 +11,10 @@ one concern per module:
 - :mod:`streid.options`     ``opts.json``, the options a run was trained with
 - :mod:`streid.matfile`     a MAT v5 matrix streamed by blocks of columns
 - :mod:`streid.st_model`    camera-pair time-gap histograms, Parzen smoothing, joint score
-- :mod:`streid.evaluation`  CMC and mAP exactly as the original, vectorised
+- :mod:`streid.metrics`     CMC and mAP exactly as the original, vectorised, or over ties
+- :mod:`streid.evaluation`  step 5's ranking of score blocks, evaluated with the metrics
+- :mod:`streid.ranking`     ``ranking.csv``: the first K matches per query (--save_ranking)
+- :mod:`streid.distribution`  step 4: the histograms of identities or pseudo-identities
 - :mod:`streid.rerank`      k-reciprocal re-ranking in bounded memory
 - :mod:`streid.label_free`  step 4 without identity labels: pseudo-identities, round by round
 - :mod:`streid.same_person` the odds that two training images show one person (its rounds)
@@ -20,7 +23,6 @@ one concern per module:
 - :mod:`streid.transforms`  the original's image transforms and RandomErasing
 - :mod:`streid.data`, :mod:`streid.device`  images, loaders, devices for steps 2-3
 - :mod:`streid.training`, :mod:`streid.extraction`  steps 2 and 3
-- :mod:`streid.steps`       steps 4 and 6.2, shared by the Market and Duke scripts
 - :mod:`streid.plots`, :mod:`streid.demo`  pictures and the embedded demo
 """
 

@@ -8,9 +8,9 @@ import evaluate_rerank
 from streid.all_scores import FeatureColumns
 from streid.datasets import MARKET
 from streid.device_scores import DeviceScores
-from streid.evaluation import RankingEvaluator
 from streid.fusion import Fusion
 from streid.interchange import FeatureSet, Split
+from streid.metrics import RankingEvaluator
 from streid.rerank import rerank_blocks
 from streid.st_model import SpatialTemporalModel, smooth_histograms
 from tests.helpers import run_fails

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from streid.datasets import DUKE, MARKET
-from streid.evaluation import RankingEvaluator, evaluate_features, top_matches
+from streid.evaluation import evaluate_features, top_matches
 from streid.fusion import normalize_rows, pair_scores
 from streid.interchange import FeatureSet, Split
+from streid.metrics import RankingEvaluator
 from streid.st_model import SpatialTemporalModel, smooth_histograms
 from tests import reference as ref
 from tests.simulate import real_feature_set, real_histograms

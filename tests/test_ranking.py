@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from streid.evaluation import RankingEvaluator, good_and_junk
+from streid.metrics import RankingEvaluator, good_and_junk
 from tests import reference as ref
 
 

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 
 import evaluate_st
 from streid.datasets import DUKE
-from streid.evaluation import RankingEvaluator, evaluate_features
+from streid.evaluation import evaluate_features
 from streid.fusion import pair_scores
+from streid.metrics import ExpectedEvaluator, RankingEvaluator
 from streid.st_model import SpatialTemporalModel
-from streid.ties import ExpectedEvaluator
 from tests import reference as ref
 from tests.simulate import real_feature_set, real_histograms, write_run
 
