@@ -1,7 +1,9 @@
 """--save_ranking K (steps 5 and 6.2): model/<name>/ranking.csv, the first K matches of each
-query as the evaluation ranks them; and the "made by" messages of a script's family."""
+query as the evaluation ranks them; the "made by" messages of a script's family; the
+picture's time unit and camera labels from dataset.yaml."""
 
 import csv
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,6 +12,8 @@ import evaluate_rerank
 import evaluate_rerank_duke
 import evaluate_rerank_market
 import evaluate_st
+import plot_st_distribution
+from streid.dataset_yaml import write_spec
 from streid.datasets import MARKET
 from streid.fusion import Fusion, normalized, pair_scores
 from streid.interchange import FeatureSet
@@ -148,3 +152,17 @@ def test_missing_files_name_the_running_scripts_family(tmp_path, monkeypatch, ca
     err = run_fails(script.main, ["--name", "run"], capsys)
     assert err == f"error: model/run/pytorch_result.mat not found: it is made by {made_by} " \
         "in the same format, see the README)"  # fmt: skip
+
+
+def test_the_picture_takes_dataset_yamls_unit_and_camera_labels(run, tmp_path, monkeypatch,
+                                                                capsys):  # fmt: skip
+    drawn = []
+    monkeypatch.setattr(plot_st_distribution, "plot_st_distribution",
+                        lambda *a: drawn.append(a[-2:]))  # fmt: skip
+    spec = replace(MARKET, unit="seconds", extra={"cameras": {"north": 1, "gate 2": 2}})
+    write_spec(spec, tmp_path)
+    plot_st_distribution.main(["--name", "run", "--data_dir", str(tmp_path)])
+    plot_st_distribution.main(["--name", "run"])
+    assert drawn == [("seconds", {1: "north", 2: "gate 2"}), ("frames", None)]
+    err = run_fails(plot_st_distribution.main, ["--name", "run", "--data_dir", "nowhere"], capsys)
+    assert err == "error: --data_dir nowhere/ is not a folder"
