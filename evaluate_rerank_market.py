@@ -7,13 +7,13 @@ model/<name>/pytorch_result.mat, and prints the original's line
 ``top1:%f top5:%f top10:%f mAP:%f``.
 """
 
+from evaluate_rerank import step_main
 from streid.cli import entry_point
-from streid.steps import evaluate_rerank_main
 
 
 @entry_point
 def main(argv=None):
-    return evaluate_rerank_main(__doc__, argv)
+    return step_main(__doc__, argv, family="_market")
 
 
 if __name__ == "__main__":

@@ -17,14 +17,13 @@ import csv
 import io
 
 from streid import cli
-from streid.artifacts import Run, atomic_output
+from streid.artifacts import DISTRIBUTION_FILE, FEATURES_FILE, Run, atomic_output
 from streid.cli import entry_point
-from streid.evaluation import TIES
+from streid.evaluation import TIES, warn_oddities
 from streid.figure4 import PAPER, figure4_points
 from streid.interchange import load_distribution, load_features, resolve_smooth
 from streid.plots import plot_figure4
 from streid.st_model import SpatialTemporalModel
-from streid.steps import warn_oddities
 
 COLUMNS = ("panel", "curve", "parameter", "value", "rank1", "rank5", "rank10", "mAP")
 
@@ -57,9 +56,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     run = Run(args.name)
-    features = load_features(args.name)
-    dist = load_distribution(args.name)
-    sigma = resolve_smooth(dist, args.smooth, args.name)
+    features = load_features(run.existing(FEATURES_FILE))
+    dist_path = run.existing(DISTRIBUTION_FILE)
+    dist = load_distribution(dist_path)
+    sigma = resolve_smooth(dist, args.smooth, dist_path)
     fusion = cli.fusion_of(args)
     points = figure4_points(features, dist.histograms, dist.interval, sigma, fusion, args.ties)
 

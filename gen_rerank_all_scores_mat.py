@@ -11,7 +11,7 @@ import time
 
 from streid import cli
 from streid.all_scores import all_scores_blocks
-from streid.artifacts import ALL_SCORES_FILE, Run
+from streid.artifacts import ALL_SCORES_FILE, DISTRIBUTION_FILE, FEATURES_FILE, Run
 from streid.cli import entry_point
 from streid.interchange import load_features, load_st_model
 from streid.matfile import write_matrix_by_columns
@@ -33,11 +33,12 @@ def main(argv=None):
 def write_all_scores(args) -> None:
     """Step 6.1 on the parsed flags."""
     start = time.perf_counter()
-    features = load_features(args.name)
-    st, _ = load_st_model(args.name, args.smooth)
+    run = Run(args.name)
+    features = load_features(run.existing(FEATURES_FILE))
+    st, _ = load_st_model(run.existing(DISTRIBUTION_FILE), args.smooth)
     st.check_query_gallery(features.query.cams, features.gallery.cams)
     num = len(features.query) + len(features.gallery)
-    out = Run(args.name).all_scores
+    out = run.all_scores
     # Deviation from the original: float32 instead of float64. At Market scale the float64
     # matrix (4.3 GB) exceeds the MAT v5 format's 4 GB limit per variable.
     blocks = all_scores_blocks(features, st, cli.fusion_of(args))

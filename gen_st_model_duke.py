@@ -8,14 +8,14 @@ With --unlabeled, learns from pseudo-identities of model/<name>/pytorch_result_t
 (step 3 --train) instead, and never reads an identity label.
 """
 
+from gen_st_model import step_main
 from streid.cli import entry_point
 from streid.datasets import DUKE
-from streid.steps import gen_st_model_main
 
 
 @entry_point
 def main(argv=None):
-    return gen_st_model_main(DUKE, __doc__, argv)
+    return step_main(DUKE, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ the evaluation). Queries where the spatial-temporal stream fixes the first match
 import numpy as np
 
 from streid import cli
-from streid.artifacts import Run
+from streid.artifacts import FEATURES_FILE, Run
 from streid.cli import entry_point
 from streid.dataset_yaml import resolve_spec
 from streid.datasets import SPECS, image_folder
@@ -22,6 +22,25 @@ from streid.interchange import load_features
 from streid.plots import plot_rank_lists
 
 TITLES = {"visual": "appearance only", "joint": "joint: appearance + spatial-temporal"}
+
+
+def _image_paths(test_dir: str, builtin, features) -> dict[str, list[str]]:
+    """The query and gallery images of ``--test_dir``, checked to be pytorch_result.mat's."""
+    spec = resolve_spec(test_dir, builtin, "--test_dir")
+    paths = {}
+    for split, data in (("query", features.query), ("gallery", features.gallery)):
+        paths[split], _, _ = image_folder(f"{test_dir}/{split}")
+        names = spec.parse_names(paths[split])
+        if not (
+            np.array_equal(names.labels, data.labels)
+            and np.array_equal(names.cams, data.cams)
+            and np.array_equal(names.frames, data.frames)
+        ):
+            raise UserError(
+                f"the images in {test_dir}/{split}/ do not match {split}_label/cam/frames "
+                f"of pytorch_result.mat (made from another folder, or not in step 3's order)"
+            )
+    return paths
 
 
 @entry_point
@@ -42,23 +61,10 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    features = load_features(args.name)
-    st, _, _ = cli.st_model_of(args)
-    spec = resolve_spec(args.test_dir, SPECS[args.dataset], "--test_dir")
-    paths = {}
-    for split, data in (("query", features.query), ("gallery", features.gallery)):
-        paths[split], _, _ = image_folder(f"{args.test_dir}/{split}")
-        names = spec.parse_names(paths[split])
-        if not (
-            np.array_equal(names.labels, data.labels)
-            and np.array_equal(names.cams, data.cams)
-            and np.array_equal(names.frames, data.frames)
-        ):
-            raise UserError(
-                f"the images in {args.test_dir}/{split}/ do not match {split}_label/cam/frames "
-                f"of pytorch_result.mat (made from another folder, or not in step 3's order)"
-            )
-
+    run = Run(args.name)
+    features = load_features(run.existing(FEATURES_FILE))
+    st, _, _ = cli.st_model_of(args, run)
+    paths = _image_paths(args.test_dir, SPECS[args.dataset], features)
     rankings = {
         s: top_matches(features.query, features.gallery, st, cli.fusion_of(args), s, 10)
         for s in TITLES
@@ -81,7 +87,7 @@ def main(argv=None):
         rows.append((paths["query"][i], lists))
     if not rows:
         raise UserError("no query has a true match in the gallery: nothing to show")
-    out = args.out or Run(args.name).rank_list
+    out = args.out or run.rank_list
     plot_rank_lists(rows, out)
     print(f"wrote {out}")
     return out

@@ -24,8 +24,8 @@ import numpy as np
 
 from benchmarks.simulate import real_names, simulated_features
 from streid.datasets import MSMT17
-from streid.evaluation import RankingEvaluator, good_and_junk
 from streid.fusion import normalize_rows
+from streid.metrics import RankingEvaluator, good_and_junk
 
 
 class FullSortEvaluator(RankingEvaluator):

@@ -16,8 +16,9 @@ Modules, one line each (``tests/test_docs.py`` keeps this list complete):
 - :mod:`streid.demo`            the embedded demo dataset: real names, rendered placeholder people
 - :mod:`streid.device`          the device of ``--gpu_ids``, seeding, placing nets and batches
 - :mod:`streid.device_scores`   step 6's joint scores through torch, on a GPU
+- :mod:`streid.distribution`    step 4: the histograms of identities or pseudo-identities
 - :mod:`streid.errors`          UserError, notes and warnings (no command-line dependency)
-- :mod:`streid.evaluation`      CMC and mAP exactly as the original, vectorised
+- :mod:`streid.evaluation`      step 5's ranking of score blocks, evaluated with the metrics
 - :mod:`streid.extraction`      step 3: features of the query, gallery (and training) images
 - :mod:`streid.figure4`         the paper's Figure 4 (and a fifth panel) from a run
 - :mod:`streid.files`           atomic writes, owned temporary names, locks, leftovers removed
@@ -27,15 +28,15 @@ Modules, one line each (``tests/test_docs.py`` keeps this list complete):
 - :mod:`streid.manifest`        a CSV manifest of one's own cameras becomes a prepared dataset
 - :mod:`streid.manifest_checks` a manifest's checks across rows: time ranges and units, duplicates
 - :mod:`streid.matfile`         a MAT v5 matrix written and read by blocks of columns
+- :mod:`streid.metrics`         CMC and mAP exactly as the original, vectorised, or over ties
 - :mod:`streid.models`          the original's nets and the architecture registry
 - :mod:`streid.options`         ``opts.json``, the options a run was trained with
 - :mod:`streid.plots`           pictures: training curves, time-gap distributions, rank lists
 - :mod:`streid.preparation`     step 1: raw datasets become ImageFolder trees
+- :mod:`streid.ranking`         ``ranking.csv``: the first K matches per query (--save_ranking)
 - :mod:`streid.rerank`          step 6.2: k-reciprocal re-ranking in bounded memory
 - :mod:`streid.same_person`     the odds that two training images show one person (its rounds)
 - :mod:`streid.st_model`        camera-pair time-gap histograms, Parzen smoothing, lookup
-- :mod:`streid.steps`           steps 4 and 6.2, shared by the Market and Duke scripts
-- :mod:`streid.ties`            CMC and AP expected over the orders of tied scores
 - :mod:`streid.training`        step 2: train the appearance model
 - :mod:`streid.transforms`      the original's image transforms and RandomErasing
 - :mod:`streid.weights`         checkpoints and ImageNet files, loaded with the original's tolerance

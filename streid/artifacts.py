@@ -15,6 +15,7 @@ here and nowhere else (:class:`Run` gives their paths):
                                          (``pseudo_labels`` too with ``--unlabeled``)
 ``CMC_*.mat``                  step 5    the CMC curve (:data:`CMC_FILES`)
 ``all_scores.mat``             step 6.1  ``all_scores``: joint scores of [query; gallery] pairs
+``ranking.csv``                step 5/6  the first K matches per query (``--save_ranking K``)
 ``st_distribution.png``        picture   the time-gap distributions (plot_st_distribution.py)
 ``rank_list.png``              picture   rank lists of a few queries (plot_rank_list.py)
 ``figure4.png``, ``.csv``      picture   the paper's Figure 4 on the run (figure4.py)
@@ -63,19 +64,42 @@ CMC_FILES = {
     "product": "CMC_duke_product_stream.mat",  # the Eqn. 5 baseline: not in the original
 }
 ALL_SCORES_FILE = "all_scores.mat"
+RANKING_FILE = "ranking.csv"  # --save_ranking K of steps 5 and 6.2: not in the original
 ST_PICTURE_FILE = "st_distribution.png"
 RANK_LIST_FILE = "rank_list.png"
 FIGURE4_FILES = ("figure4.png", "figure4.csv")  # figure4.py
 
-# Which step writes each file, for the "missing file" messages.
+# Which step writes each file, for the "missing file" messages; {test_st} and {gen_st_model}
+# name the scripts of the running script's family (:func:`made_by`).
 MADE_BY = {
-    FEATURES_FILE: "step 3 (test_st_market.py / test_st_duke.py, or your own features "
-    "in the same format, see the README)",
-    TRAIN_FEATURES_FILE: "step 3 with --train (test_st_market.py / test_st_duke.py / "
-    "test_st.py --train), or your own training features in the same format, see the README",
-    DISTRIBUTION_FILE: "step 4 (gen_st_model_market.py / gen_st_model_duke.py)",
+    FEATURES_FILE: "step 3 ({test_st}, or your own features in the same format, see the README)",
+    TRAIN_FEATURES_FILE: "step 3 with --train ({test_st_train}), or your own training "
+    "features in the same format, see the README",
+    DISTRIBUTION_FILE: "step 4 ({gen_st_model})",
     ALL_SCORES_FILE: "step 6.1 (gen_rerank_all_scores_mat.py)",
 }
+# A script of no family (evaluate_st.py, the pictures) names the Market and Duke scripts.
+ANY_FAMILY = {
+    "test_st": "test_st_market.py / test_st_duke.py",
+    "test_st_train": "test_st_market.py / test_st_duke.py / test_st.py --train",
+    "gen_st_model": "gen_st_model_market.py / gen_st_model_duke.py",
+}
+
+
+def made_by(filename: str, family: str | None = None) -> str:
+    """The step (and its script) that writes ``filename``, for a "missing file" message.
+
+    Args:
+        family: the running script's: "_market", "_duke", "" for the dataset-neutral
+            scripts (gen_st_model.py, evaluate_rerank.py: then test_st.py, gen_st_model.py),
+            or None where the script serves every dataset.
+    """
+    if family is None:
+        names = ANY_FAMILY
+    else:
+        names = {"test_st": f"test_st{family}.py", "test_st_train": f"test_st{family}.py --train",
+                 "gen_st_model": f"gen_st_model{family}.py"}  # fmt: skip
+    return MADE_BY.get(filename, "an earlier step").format(**names)
 
 
 @dataclass(frozen=True)
@@ -83,9 +107,13 @@ class Run:
     """The folder ``model/<name>/`` of a run, and the path of each of its files.
 
     The path properties do not check that a file exists; :meth:`existing` does.
+
+    Attributes:
+        family: the running script's family, for the "made by" messages (:func:`made_by`).
     """
 
     name: str
+    family: str | None = None
 
     @property
     def path(self) -> Path:
@@ -130,6 +158,10 @@ class Run:
     @property
     def all_scores(self) -> Path:
         return self.path / ALL_SCORES_FILE
+
+    @property
+    def ranking(self) -> Path:
+        return self.path / RANKING_FILE
 
     @property
     def st_picture(self) -> Path:
@@ -185,11 +217,11 @@ class Run:
     def existing(self, filename: str) -> Path:
         """The path of an existing file of the run; UserError naming its step if missing."""
         path = self.require().path / filename
-        made_by = MADE_BY.get(filename, "an earlier step")
+        step = made_by(filename, self.family)
         if path.is_dir():
-            raise UserError(f"{path} is a folder, not the file made by {made_by}")
+            raise UserError(f"{path} is a folder, not the file made by {step}")
         if not path.is_file():
-            raise UserError(f"{path} not found: it is made by {made_by}")
+            raise UserError(f"{path} not found: it is made by {step}")
         return path
 
 

@@ -24,7 +24,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from .artifacts import DEFAULT_NAME
+from .artifacts import DEFAULT_NAME, DISTRIBUTION_FILE, Run
 from .errors import Interrupted, UserError
 from .fusion import Fusion
 from .interchange import Distribution, load_distribution, resolve_smooth
@@ -232,12 +232,28 @@ def fusion_of(args: argparse.Namespace) -> Fusion:
     )
 
 
-def st_model_of(args: argparse.Namespace) -> tuple[SpatialTemporalModel, float, Distribution]:
+def st_model_of(
+    args: argparse.Namespace, run: Run | None = None
+) -> tuple[SpatialTemporalModel, float, Distribution]:
     """Run ``--name``'s spatial-temporal model smoothed at ``--smooth``: (model, sigma, step
-    4's file)."""
-    dist = load_distribution(args.name)
-    sigma = resolve_smooth(dist, args.smooth, args.name)
+    4's file). ``run``: ``Run(--name)`` with the running script's family, where it has one."""
+    path = (run or Run(args.name)).existing(DISTRIBUTION_FILE)
+    dist = load_distribution(path)
+    sigma = resolve_smooth(dist, args.smooth, path)
     return SpatialTemporalModel.from_histograms(dist.histograms, sigma, dist.interval), sigma, dist
+
+
+def add_save_ranking_argument(p: argparse.ArgumentParser, score: str) -> None:
+    """``--save_ranking K`` of steps 5 and 6.2 (:mod:`streid.ranking`; added: not in the
+    original). ``score``: what the file's score column holds, for the help."""
+    p.add_argument(
+        "--save_ranking",
+        default=None,
+        type=positive_int,
+        metavar="K",
+        help="also write model/<name>/ranking.csv: the first K gallery images of every "
+        f"query as ranked (junk left out), with their person, camera, time and {score}",
+    )
 
 
 def add_label_free_arguments(p: argparse.ArgumentParser) -> None:

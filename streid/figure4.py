@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 from tqdm import tqdm
 
 from .errors import check_memory
-from .evaluation import Metrics, make_evaluator
+from .evaluation import make_evaluator
 from .fusion import Fusion, normalized, pair_index, stream_scores
 from .interchange import FeatureSet
+from .metrics import Metrics
 from .st_model import SpatialTemporalModel
 
 LAMBDAS = tuple(round(0.2 * i, 1) for i in range(16))  # 0, 0.2, ..., 3

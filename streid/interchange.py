@@ -29,13 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.io
 
-from .artifacts import (
-    DISTRIBUTION_FILE,
-    FEATURES_FILE,
-    Run,
-    loadmat_checked,
-    savemat_atomic,
-)
+from .artifacts import loadmat_checked, savemat_atomic
 from .datasets import FRAMES_PER_BIN, PAPER_SMOOTH
 from .errors import UserError, note
 from .st_model import SpatialTemporalModel
@@ -168,8 +162,9 @@ def _split_from(data: dict, split: str, source: str) -> Split:
     return Split(feats, labels, cams, frames, sessions)
 
 
-def load_features(name: str, with_features: bool = True) -> FeatureSet:
-    """Read and validate ``model/<name>/pytorch_result.mat``.
+def load_features(path: str | os.PathLike, with_features: bool = True) -> FeatureSet:
+    """Read and validate a ``pytorch_result.mat`` (step 3's; the scripts find a run's with
+    ``Run(name).existing(FEATURES_FILE)``).
 
     Args:
         with_features: False to read only the labels, cameras, times and sessions (step 6.2
@@ -181,7 +176,6 @@ def load_features(name: str, with_features: bool = True) -> FeatureSet:
             NaN/inf or all-zero, a split is empty, camera ids are below 1, one split has
             sessions and the other not.
     """
-    path = Run(name).existing(FEATURES_FILE)
     if with_features:
         data = loadmat_checked(path, FEATURE_KEYS, optional=SESSION_KEYS)
     else:
@@ -261,9 +255,9 @@ class Distribution(NamedTuple):
     smooth_auto: float | None = None
 
 
-def load_distribution(name: str) -> Distribution:
-    """Read and check ``model/<name>/pytorch_result2.mat``."""
-    path = Run(name).existing(DISTRIBUTION_FILE)
+def load_distribution(path: str | os.PathLike) -> Distribution:
+    """Read and check a ``pytorch_result2.mat`` (step 4's; the scripts find a run's with
+    ``Run(name).existing(DISTRIBUTION_FILE)``)."""
     data = loadmat_checked(path, ("distribution",), optional=("interval", "smooth", "smooth_auto"))
     dist = np.asarray(data["distribution"], dtype=np.float64)
     if dist.ndim != 3 or dist.shape[0] != dist.shape[1] or 0 in dist.shape:
@@ -311,8 +305,8 @@ def save_distribution(
     savemat_atomic(path, mdict)
 
 
-def load_st_model(name: str, smooth=None) -> tuple[SpatialTemporalModel, float]:
-    """The smoothed spatial-temporal model of run ``name``.
+def load_st_model(path: str | os.PathLike, smooth=None) -> tuple[SpatialTemporalModel, float]:
+    """The smoothed spatial-temporal model of a ``pytorch_result2.mat``.
 
     Args:
         smooth: the Parzen sigma in bins (``--smooth``); None for the dataset's, as step 4
@@ -321,21 +315,21 @@ def load_st_model(name: str, smooth=None) -> tuple[SpatialTemporalModel, float]:
     Returns:
         (model, the sigma used).
     """
-    dist = load_distribution(name)
-    sigma = resolve_smooth(dist, smooth, name)
+    dist = load_distribution(path)
+    sigma = resolve_smooth(dist, smooth, path)
     return SpatialTemporalModel.from_histograms(dist.histograms, sigma, dist.interval), sigma
 
 
-def resolve_smooth(dist: Distribution, smooth, name: str):
+def resolve_smooth(dist: Distribution, smooth, path: str | os.PathLike):
     """The sigma ``--smooth`` asks for: a number, the dataset's (None) or step 4's choice
-    (``"auto"``, announced with a note)."""
+    (``"auto"``, announced with a note); ``path`` is ``dist``'s file, for the message."""
     if smooth is None:
         return dist.smooth
     if smooth != AUTO:
         return smooth
     if dist.smooth_auto is None:
         raise UserError(
-            f"--smooth auto: {Run(name).distribution} has no sigma chosen from the training "
+            f"--smooth auto: {path} has no sigma chosen from the training "
             f"gaps: step 4 could not choose one (it needs two training identities or more "
             f"with a time gap between two cameras), or wrote the file before it recorded the "
             f"choice (then run step 4 again); give --smooth a number of bins instead, e.g. "

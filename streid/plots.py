@@ -34,7 +34,9 @@ def draw_curves(history: dict, path) -> None:
         fig.savefig(tmp, format="jpg")
 
 
-def plot_st_distribution(distribution, smoothed, interval: float, sigma: float, path) -> None:
+def plot_st_distribution(
+    distribution, smoothed, interval: float, sigma: float, path, unit="frames", cameras=None
+) -> None:
     """One panel per ordered camera pair: the raw histogram of step 4 and its Parzen smoothing.
 
     Args:
@@ -44,7 +46,10 @@ def plot_st_distribution(distribution, smoothed, interval: float, sigma: float, 
         interval: frames per bin.
         sigma: the smoothing's sigma in bins (for the title).
         path: the PNG to write.
+        unit: what the times count (``dataset.yaml``'s ``unit``).
+        cameras: the camera labels by id (a manifest's ``dataset.yaml``), or None: the ids.
     """
+    name = (cameras or {}).get
     used = np.flatnonzero(distribution.sum(axis=(1, 2)) + distribution.sum(axis=(0, 2)))
     if used.size == 0:
         used = np.arange(distribution.shape[0])
@@ -78,13 +83,13 @@ def plot_st_distribution(distribution, smoothed, interval: float, sigma: float, 
                 continue
             ax.stairs(coarse(distribution[a, b]), edges, fill=True, color="0.75")
             ax.plot(centres, coarse(smoothed[a, b]), color="tab:blue", lw=1.2)
-            ax.set_title(f"cam {a + 1} after cam {b + 1}", fontsize=7)
+            ax.set_title(f"cam {name(a + 1, a + 1)} after cam {name(b + 1, b + 1)}", fontsize=7)
     for ax in axes[-1]:
-        ax.set_xlabel("time gap (1000 frames)", fontsize=7)
+        ax.set_xlabel(f"time gap (1000 {unit})", fontsize=7)
         ax.xaxis.set_major_formatter(lambda value, _: f"{value / 1000:g}")
     fig.suptitle(
         f"Time gaps of the same person between cameras (share per {width * interval:g} "
-        f"frames): histogram (grey), Parzen smoothing with sigma {sigma:g} bins (blue)",
+        f"{unit}): histogram (grey), Parzen smoothing with sigma {sigma:g} bins (blue)",
         fontsize=9,
     )
     with atomic_output(path, suffix=".png") as tmp:

@@ -9,9 +9,9 @@ from benchmarks.simulate import real_feature_set, real_histograms, write_run
 from streid.all_scores import FeatureColumns
 from streid.datasets import MARKET
 from streid.device_scores import DeviceScores
-from streid.evaluation import RankingEvaluator
 from streid.fusion import Fusion
 from streid.interchange import FeatureSet, Split
+from streid.metrics import RankingEvaluator
 from streid.rerank import rerank_blocks
 from streid.st_model import SpatialTemporalModel, smooth_histograms
 from tests.helpers import run_fails

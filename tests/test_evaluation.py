@@ -8,9 +8,10 @@ import pytest
 from benchmarks import reference as ref
 from benchmarks.simulate import real_feature_set, real_histograms
 from streid.datasets import DUKE, MARKET
-from streid.evaluation import RankingEvaluator, evaluate_features, top_matches
+from streid.evaluation import evaluate_features, top_matches
 from streid.fusion import normalize_rows, pair_scores
 from streid.interchange import FeatureSet, Split
+from streid.metrics import RankingEvaluator
 from streid.st_model import SpatialTemporalModel, smooth_histograms
 
 

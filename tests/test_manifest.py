@@ -93,7 +93,7 @@ def test_labels_times_and_sessions_come_through(tmp_path, monkeypatch, capsys):
     cams = np.array([record["cameras"][r[2]] for r in train])
     times = np.array([float(r[3]) for r in train])
     sessions = np.array([["mon", "tue"].index(r[5]) for r in train])
-    dist = load_distribution("run")
+    dist = load_distribution("model/run/pytorch_result2.mat")
     np.testing.assert_array_equal(
         dist.histograms,
         ref.histograms_with_sessions(labels, sessions, cams, times, 3, 4850, 0.02),
@@ -183,7 +183,10 @@ def test_market_through_the_new_path_gives_the_same_model(tmp_path, monkeypatch)
     gen_st_model.main(["--name", "new", "--data_dir", MARKET.prepared_dir])
     (tmp_path / MARKET.prepared_dir / DATASET_FILE).unlink()
     gen_st_model_market.main(["--name", "old"])
-    new, old = load_distribution("new"), load_distribution("old")
+    new, old = (
+        load_distribution("model/new/pytorch_result2.mat"),
+        load_distribution("model/old/pytorch_result2.mat"),
+    )
     np.testing.assert_array_equal(new.histograms, old.histograms)
     assert new[1:] == old[1:] == (100, 50, 150)  # 150: the sigma chosen from these gaps
     assert type(new.smooth) is int  # so that step 5 prints "alpha,smooth: 5 50"
@@ -261,7 +264,10 @@ def test_steps_1_to_5_from_a_manifest(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out.splitlines()
     assert re.fullmatch(r"top1:\S+ top5:\S+ top10:\S+ mAP:\S+", out[0])
     # The manifest's sigma is the one step 4 chose from its training gaps.
-    assert out[1] == f"alpha,smooth: 5 {load_distribution('mine').smooth_auto}"
+    assert (
+        out[1]
+        == f"alpha,smooth: 5 {load_distribution('model/mine/pytorch_result2.mat').smooth_auto}"
+    )
     saved = scipy.io.loadmat(tmp_path / "model/mine/pytorch_result.mat")
     assert saved["query_session"].shape == (1, 6) and saved["gallery_frames"].dtype == float
     assert set(saved["query_label"].ravel()) == {7, 8, 9, 10}

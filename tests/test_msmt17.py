@@ -12,8 +12,8 @@ from benchmarks.simulate import real_names
 from streid.dataset_yaml import read_spec, spec_to_dict
 from streid.datasets import MSMT17, MSMT17_SESSIONS, NAME_LIST_DIR
 from streid.errors import UserError
-from streid.evaluation import RankingEvaluator
 from streid.interchange import load_distribution
+from streid.metrics import RankingEvaluator
 from streid.st_model import camera_pair_histograms
 from tests.helpers import run_fails
 
@@ -110,7 +110,7 @@ def test_prepare_msmt17_and_step_4(msmt17_raw, tmp_path, monkeypatch, capsys):
     gen_st_model.main(["--name", "run", "--data_dir", str(out)])
     # Identities 0-2 of the training lists were each seen in one session.
     assert "from 143 images of 3 identities (3 walks in 1 session)" in capsys.readouterr().out
-    dist = load_distribution("run")
+    dist = load_distribution("model/run/pytorch_result2.mat")
     assert dist.histograms.shape == (15, 15, 40)
     assert (dist.interval, dist.smooth) == (50, 5)
 

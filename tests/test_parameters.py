@@ -25,8 +25,8 @@ from streid import errors, st_model
 from streid.dataset_yaml import write_spec
 from streid.datasets import MARKET
 from streid.errors import UserError
-from streid.evaluation import count_unmatched, good_and_junk
 from streid.interchange import FeatureSet, Split, save_distribution
+from streid.metrics import count_unmatched, good_and_junk
 from streid.st_model import camera_pair_histograms, smooth_histograms
 from tests.helpers import run_fails
 

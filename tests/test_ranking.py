@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 from benchmarks import reference as ref
 from benchmarks.bench_ranking import FullSortEvaluator
-from streid.evaluation import RankingEvaluator, good_and_junk
+from streid.metrics import RankingEvaluator, good_and_junk
 
 
 def run(cls, scores, query, gallery, descending=True, block_size=None):

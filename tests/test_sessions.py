@@ -100,7 +100,10 @@ def test_steps_5_and_6_on_msmt17_names(tmp_path, monkeypatch, capsys):
     run = write_run(tmp_path, features, dist)
     saved = scipy.io.loadmat(run / "pytorch_result.mat")
     assert saved["query_session"].shape == (1, 40) and saved["gallery_session"].shape == (1, 500)
-    assert load_features("run").gallery.sessions.tolist() == features.gallery.sessions.tolist()
+    assert (
+        load_features("model/run/pytorch_result.mat").gallery.sessions.tolist()
+        == features.gallery.sessions.tolist()
+    )
 
     evaluate_st.main(["--name", "run", "--smooth", "5"])
     line = capsys.readouterr().out.splitlines()[0]

@@ -11,10 +11,10 @@ import evaluate_st
 from benchmarks import reference as ref
 from benchmarks.simulate import real_feature_set, real_histograms, write_run
 from streid.datasets import DUKE
-from streid.evaluation import RankingEvaluator, evaluate_features
+from streid.evaluation import evaluate_features
 from streid.fusion import pair_scores
+from streid.metrics import ExpectedEvaluator, RankingEvaluator
 from streid.st_model import SpatialTemporalModel
-from streid.ties import ExpectedEvaluator
 
 
 def every_order(scores):
