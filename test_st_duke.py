@@ -9,14 +9,14 @@ With --train, also writes model/<name>/pytorch_result_train.mat (train_f, train_
 train_cam, train_frames) from <test_dir>/train_all/, for step 4 --unlabeled.
 """
 
+import test_st
 from streid.cli import entry_point
 from streid.datasets import DUKE
-from streid.extraction import test_main
 
 
 @entry_point
 def main(argv=None):
-    test_main(DUKE, __doc__, argv)
+    test_st.run(argv, DUKE, __doc__)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,15 @@ from .st_model import SpatialTemporalModel
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """--help keeps the docstring's layout (the README command) and shows every default."""
+    """--help keeps the docstring's layout (the README command) and shows every default once:
+    not for a required flag, a flag without a default (None) or one whose help already says
+    its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help = action.help or ""
+        if action.required or action.default in (None, argparse.SUPPRESS) or "default" in help:
+            return help
+        return super()._get_help_string(action)
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -123,8 +131,10 @@ def add_device_arguments(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("device and data loading")
     group.add_argument("--gpu_ids", default="0", type=str, help="GPU id, e.g. 0 (-1: the CPU)")
     group.add_argument("--batchsize", default=32, type=int, help="batch size")
-    # Added: the original loaded with a fixed number of processes.
-    group.add_argument("--num_workers", default=4, type=int, help="data loading processes")
+    # Added: the original loaded with a fixed number of processes. 4, or one per CPU where
+    # there are fewer (streid.data.DEFAULT_WORKERS, which imports torch).
+    workers = min(4, os.cpu_count() or 1)
+    group.add_argument("--num_workers", default=workers, type=int, help="data loading processes")
 
 
 def add_architecture_arguments(p: argparse.ArgumentParser, when: str = "") -> None:

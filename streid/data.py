@@ -7,6 +7,7 @@ DataLoader worker process the failure travels back to the main process as data (
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,10 @@ from tqdm import tqdm
 from .datasets import image_folder
 from .errors import UserError, note
 from .files import missing
+
+# --num_workers' default: 4, or fewer on a machine of fewer CPUs (one process per CPU at most;
+# more only compete for them). cli.add_device_arguments says the same without importing torch.
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)
 
 
 def load_rgb(path: str) -> Image.Image:
@@ -121,12 +126,14 @@ def make_loader(dataset, batch_size, *, shuffle, num_workers, device, seed=None,
 
 
 def batches(loader: DataLoader, desc: str):
-    """Iterate ``loader`` under a progress bar.
+    """Iterate ``loader`` under a progress bar, on a terminal only: where stderr is
+    redirected (a batch job's log), no bar, so the log holds the steps' own lines alone.
 
     Raises:
         UserError: a batch held an image that could not be decoded (its message).
     """
-    for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True):
+    # disable=None: tqdm leaves the bar out where its stream (stderr) is not a terminal.
+    for batch in tqdm(loader, desc=desc, leave=False, dynamic_ncols=True, disable=None):
         if isinstance(batch, UnreadableImage):
             raise UserError(batch.message)
         yield batch

@@ -1,5 +1,6 @@
 """Step 3: extract the appearance features of the query and gallery images
-(``test_st_market.py`` / ``test_st_duke.py``) into ``model/<name>/pytorch_result.mat``; with
+(``test_st.py``, ``test_st_market.py``, ``test_st_duke.py``, which parse the command line
+into :class:`ExtractOptions`) into ``model/<name>/pytorch_result.mat``; with
 ``--train``, those of ``train_all/`` too, into ``pytorch_result_train.mat`` (for step 4
 ``--unlabeled``).
 
@@ -9,16 +10,15 @@ size), and only the names of ``--test_dir`` are parsed with that dataset's spec.
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from . import cli
-from .artifacts import FEATURES_FILE, LAST_EPOCH, Run
-from .data import batches, image_list, make_loader
+from .artifacts import DEFAULT_NAME, FEATURES_FILE, LAST_EPOCH, Run
+from .data import DEFAULT_WORKERS, batches, image_list, make_loader
 from .dataset_yaml import resolve_spec
 from .datasets import DatasetSpec
 from .device import place_model, select_device, to_device
@@ -32,24 +32,28 @@ from .weights import load_state_dict_checked, read_state_dict
 TRAIN_FOLDER = "train_all"  # every training image, as step 4 reads them
 
 
-def test_parser(builtin: DatasetSpec | None, description: str) -> argparse.ArgumentParser:
-    """The flags of test_st.py, test_st_market.py and test_st_duke.py (``builtin``: the
-    dataset of the last two, whose folder is the default ``--test_dir``)."""
-    p = cli.parser(description)
-    # The original's flags and defaults.
-    cli.add_name_argument(p)
-    p.add_argument("--which_epoch", default=LAST_EPOCH, type=str, help="net_<which_epoch>.pth")
-    cli.add_data_dir_argument(p, builtin, "holding query/ and gallery/", flag="--test_dir")
-    cli.add_architecture_arguments(p, when=" (if no opts.json)")
-    cli.add_device_arguments(p)  # --gpu_ids 0, --batchsize 32, --num_workers 4
-    # Added: the training images' features, for the spatial-temporal model without labels.
-    p.add_argument(
-        "--train",
-        action="store_true",
-        help="also extract train_all/ into model/<name>/pytorch_result_train.mat, for step 4 "
-        "--unlabeled (gen_st_model*.py)",
-    )
-    return p
+@dataclass(frozen=True, kw_only=True)
+class ExtractOptions:
+    """Step 3's options: the flags of test_st*.py. The defaults are the command line's,
+    ``test_dir`` excepted.
+
+    Raises:
+        UserError: a value out of range (at construction).
+    """
+
+    name: str = DEFAULT_NAME
+    which_epoch: str = LAST_EPOCH  # net_<which_epoch>.pth
+    test_dir: str  # holding query/ and gallery/ (and train_all/ for ``train``)
+    use_dense: bool = False  # the net, where the run has no opts.json
+    PCB: bool = False
+    gpu_ids: str = "0"  # -1: the CPU
+    batchsize: int = 32
+    num_workers: int = DEFAULT_WORKERS
+    train: bool = False  # also extract train_all/ into pytorch_result_train.mat
+
+    def __post_init__(self):
+        if self.batchsize < 1 or self.num_workers < 0:
+            raise UserError("--batchsize must be at least 1, --num_workers at least 0")
 
 
 @torch.no_grad()
@@ -91,8 +95,8 @@ def _head_classes(state: dict) -> int | None:
     return None
 
 
-def load_trained(args: argparse.Namespace) -> tuple[nn.Module, Architecture, tuple[int, int]]:
-    """Rebuild the net of run ``args.name`` and load ``net_<which_epoch>.pth``.
+def load_trained(options: ExtractOptions) -> tuple[nn.Module, Architecture, tuple[int, int]]:
+    """Rebuild the net of run ``options.name`` and load ``net_<which_epoch>.pth``.
 
     The architecture comes from ``opts.json`` when the run has one (it wins over flags that
     disagree, with a note); else from --PCB / --use_dense, as the original. The class count
@@ -101,14 +105,14 @@ def load_trained(args: argparse.Namespace) -> tuple[nn.Module, Architecture, tup
     Returns:
         (model on the CPU, its architecture, input (height, width)).
     """
-    run = Run(args.name)
-    path = checkpoint_path(run, args.which_epoch)
+    run = Run(options.name)
+    path = checkpoint_path(run, options.which_epoch)
     state = read_state_dict(path)
-    arch, size, nclasses = architecture_for_flags(args.PCB, args.use_dense), None, None
+    arch, size, nclasses = architecture_for_flags(options.PCB, options.use_dense), None, None
     if run.opts.is_file():
         opts = RunOptions.load(run.opts)
         for flag, saved in opts.arch.flags().items():
-            if saved != getattr(args, flag):
+            if saved != getattr(options, flag):
                 note(f"{run.opts} says {flag}={saved}; using that")
         arch, size, nclasses = opts.arch, opts.input_size, opts.nclasses
     nclasses = nclasses or _head_classes(state)
@@ -124,42 +128,35 @@ def load_trained(args: argparse.Namespace) -> tuple[nn.Module, Architecture, tup
     return model, arch, tuple(size) if size else default_input_size(arch.part_based)
 
 
-def extract(args: argparse.Namespace, builtin: DatasetSpec | None) -> None:
+def extract(options: ExtractOptions, builtin: DatasetSpec | None) -> None:
     """Step 3: write ``model/<name>/pytorch_result.mat`` for the query and gallery sets of
     the prepared dataset (described by its ``dataset.yaml``, else by ``builtin``)."""
-    if args.batchsize < 1 or args.num_workers < 0:
-        raise UserError("--batchsize must be at least 1, --num_workers at least 0")
-    with Run(args.name).lock(FEATURES_FILE):
-        _extract(args, builtin)
+    with Run(options.name).lock(FEATURES_FILE):
+        _extract(options, builtin)
 
 
-def _extract(args: argparse.Namespace, builtin: DatasetSpec | None) -> None:
-    spec = resolve_spec(args.test_dir, builtin, "--test_dir")
-    device = select_device(args.gpu_ids)
-    model, arch, size = load_trained(args)
+def _extract(options: ExtractOptions, builtin: DatasetSpec | None) -> None:
+    spec = resolve_spec(options.test_dir, builtin, "--test_dir")
+    device = select_device(options.gpu_ids)
+    model, arch, size = load_trained(options)
     model = place_model(model, device)
-    test_dir = Path(args.test_dir)
+    test_dir = Path(options.test_dir)
     hint = f"run prepare.py {spec.prepare_flag} (step 1), or pass --test_dir"
-    folders = ("gallery", "query") + ((TRAIN_FOLDER,) if args.train else ())
+    folders = ("gallery", "query") + ((TRAIN_FOLDER,) if options.train else ())
     splits = {}
     for split in folders:
         images = image_list(test_dir / split, test_transform(arch.part_based, size), hint)
         # Names are checked before the (long) extraction.
         names = spec.parse_names(images.paths)
         loader = make_loader(
-            images, args.batchsize, shuffle=False, num_workers=args.num_workers, device=device
+            images, options.batchsize, shuffle=False, num_workers=options.num_workers, device=device
         )
         features = extract_features(model, loader, device, desc=split)
         splits[split] = Split(features, names.labels, names.cams, names.frames, names.sessions)
         print(f"{split}: {features.shape[0]} images, {features.shape[1]} features each")
-    run = Run(args.name)
+    run = Run(options.name)
     save_features(run.features, query=splits["query"], gallery=splits["gallery"])
     print(f"saved {run.features}")
-    if args.train:
+    if options.train:
         save_train_features(run.train_features, splits[TRAIN_FOLDER])
         print(f"saved {run.train_features}")
-
-
-def test_main(builtin: DatasetSpec | None, description: str, argv=None) -> None:
-    """test_st.py (``builtin`` None), test_st_market.py, test_st_duke.py."""
-    extract(test_parser(builtin, description).parse_args(argv), builtin)

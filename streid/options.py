@@ -14,9 +14,10 @@ Files written before ``arch`` was recorded name the net by their ``PCB`` and ``u
 flags, as the original's command line did; they load the same net.
 
 :class:`RunRecord` keeps a run's folder describing one net: step 2 refuses a folder holding
-another run's record (``opts.json``, ``resume.pth``, ``net_*.pth``) unless ``--resume`` with
-the same net or ``--overwrite``, and writes ``opts.json`` with the first ``resume.pth`` of the
-run (after its first finished epoch), so a retry that dies leaves the old record as it was.
+another run's record (``opts.json``, ``resume.pth``, ``train_log.csv``, ``net_*.pth``) unless
+``--resume`` with the same net or ``--overwrite``, and writes ``opts.json`` with the first
+``resume.pth`` of the run (after its first finished epoch), so a retry that dies leaves the
+old record as it was. ``train*.py --config opts.json`` replays a run's flags.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 from .artifacts import CURVES_FILE, OPTS_FILE, RESUME_FILE, Run, atomic_output
 from .errors import UserError, note, warning
 from .models import Architecture, architecture, architecture_for_flags
+from .train_log import log_path
 
 # The fields step 3 needs, with their JSON types.
 REQUIRED: dict[str, type] = {"arch": str, "nclasses": int, "input_size": list}
@@ -107,8 +109,10 @@ class RunOptions:
 
 # -- the record of a run in model/<name>/ -------------------------------------------------------
 def record_files(run: Run) -> list[str]:
-    """The run's files that describe a trained net: opts.json, resume.pth, net_*.pth."""
-    return [p.name for p in (run.opts, run.resume) if p.is_file()] + run.checkpoints()
+    """The run's files that describe a trained net: opts.json, resume.pth, train_log.csv,
+    net_*.pth."""
+    own = (run.opts, run.resume, log_path(run.path))
+    return [p.name for p in own if p.is_file()] + run.checkpoints()
 
 
 def _net_flags(arch: Architecture) -> str:

@@ -10,16 +10,18 @@ from PIL import Image, ImageDraw, ImageOps
 
 from .artifacts import atomic_output
 from .errors import warning
+from .train_log import history_of
 
 GREEN, RED = (40, 170, 60), (210, 40, 40)
 
 
-def draw_curves(history: dict, path) -> None:
+def draw_curves(rows, path) -> None:
     """train.jpg as the original: loss and top-1 error per epoch, train (blue), val (red).
 
     Args:
-        history: ``{"train" | "val": {"loss": [...], "err": [...]}}``, one value per epoch.
+        rows: the rows of train_log.csv (:class:`streid.train_log.EpochRow`), in epoch order.
     """
+    history = history_of(rows)
     fig = Figure(figsize=(6.4, 4.8))
     for ax, key, title in zip(
         fig.subplots(1, 2), ("loss", "err"), ("loss", "top1err"), strict=True

@@ -1,29 +1,29 @@
-"""Step 2: train the appearance model (``train_market.py`` / ``train_duke.py``).
+"""Step 2: train the appearance model (``train.py``, ``train_market.py``, ``train_duke.py``,
+which parse the command line into :class:`TrainOptions`).
 
 The original's recipe: cross-entropy (summed over PCB's six parts), SGD with lr 0.01 for the
 backbone and 0.1 for the heads, momentum 0.9, Nesterov, weight decay 5e-4, x0.1 after 40
 epochs, 60 epochs. A run named NAME writes to ``model/NAME/`` (:class:`streid.artifacts.Run`):
 ``net_<epoch>.pth`` every 10 epochs and ``net_last.pth`` at the end (plain state dicts with
-the original's keys), ``opts.json`` (:mod:`streid.options`), ``train.jpg`` (curves) and
-``resume.pth`` (optimizer, schedule and history for ``--resume``). ``opts.json`` is written
-with the first ``resume.pth`` of the run, and a folder holding another run's record is
-refused before anything is written (:class:`streid.options.RunRecord`).
+the original's keys), ``opts.json`` (:mod:`streid.options`), ``train.jpg`` (curves),
+``train_log.csv`` (a row per epoch and phase: :mod:`streid.train_log`) and ``resume.pth``
+(optimizer, schedule and log for ``--resume``). ``opts.json`` is written with the first
+``resume.pth`` of the run, and a folder holding another run's record is refused before
+anything is written (:class:`streid.options.RunRecord`).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from . import cli
-from .artifacts import LAST_EPOCH, OPTS_FILE, SAVE_EVERY, Run
-from .data import batches, image_list, make_loader
+from .artifacts import DEFAULT_NAME, LAST_EPOCH, OPTS_FILE, SAVE_EVERY, Run
+from .data import DEFAULT_WORKERS, batches, image_list, make_loader
 from .dataset_yaml import resolve_spec
 from .datasets import DatasetSpec
 from .device import place_model, seed_everything, select_device, to_device
@@ -31,6 +31,7 @@ from .errors import UserError
 from .models import Architecture, architecture_for_flags, build_model
 from .options import RunOptions, RunRecord
 from .plots import draw_curves
+from .train_log import EpochRow, from_state, history_of, log_path, to_state, write_log
 from .transforms import default_input_size, train_transform, val_transform
 from .weights import load_state_dict_checked, save_checked
 
@@ -38,69 +39,43 @@ from .weights import load_state_dict_checked, save_checked
 BASE_LR, HEAD_LR = 0.01, 0.1
 MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
 LR_STEP, LR_GAMMA = 40, 0.1
-PHASES = ("train", "val")
 UNKNOWN_ID = "-1"  # the folder of training images nobody labelled (a manifest's empty person)
 
 
-def train_parser(builtin: DatasetSpec | None, description: str) -> argparse.ArgumentParser:
-    """The flags of train.py, train_market.py and train_duke.py (``builtin``: the dataset
-    of the last two, whose folder is the default ``--data_dir``)."""
-    p = cli.parser(description)
-    # The original's flags and defaults.
-    cli.add_name_argument(p)
-    cli.add_data_dir_argument(p, builtin, "holding train/, val/ or train_all/")
-    p.add_argument("--train_all", action="store_true", help="train on train_all/, not train/")
-    p.add_argument("--color_jitter", action="store_true", help="add ColorJitter")
-    p.add_argument("--erasing_p", default=0, type=float, help="random erasing probability")
-    cli.add_architecture_arguments(p)
-    cli.add_device_arguments(p)  # --gpu_ids 0, --batchsize 32, --num_workers 4
-    # Added: what a user of today's PyTorch expects.
-    p.add_argument(
-        "--weights",
-        default="imagenet",
-        type=str,
-        help="initial backbone: imagenet (torchvision's file in the local torch cache), "
-        "none (random) or the path of a .pth state dict",
-    )
-    p.add_argument("--epochs", default=60, type=int, help="training epochs, as the original")
-    p.add_argument(
-        "--input_size",
-        default=None,
-        type=int,
-        nargs=2,
-        metavar=("H", "W"),
-        help="network input (default %(default)s: 384 192 with --PCB, else 256 128)",
-    )
-    p.add_argument(
-        "--seed", default=None, type=int, help="random seed (default %(default)s: unseeded)"
-    )
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue model/<name>/resume.pth (with the same net: architecture, input size, "
-        "classes)",
-    )
-    # Deviation from the original: it wrote over model/<name>/ silently, so a second run
-    # (or one that died) left one run's weights described by another's opts.json.
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the run already in model/<name>/ (its opts.json, net_*.pth and "
-        "resume.pth go once the first epoch has finished); without it or --resume, a folder "
-        "holding a run is refused",
-    )
-    p.add_argument("--no_amp", action="store_true", help="no mixed precision on CUDA")
-    return p
+@dataclass(frozen=True, kw_only=True)
+class TrainOptions:
+    """Step 2's options: the flags of train*.py, in their order (``opts.json`` records them
+    as ``flags``). The defaults are the command line's, ``data_dir`` excepted.
 
+    Raises:
+        UserError: a value out of range (at construction).
+    """
 
-def check_args(args: argparse.Namespace) -> None:
-    """UserError for training flags out of range."""
-    if args.batchsize < 1 or args.epochs < 1 or args.num_workers < 0:
-        raise UserError("--batchsize and --epochs must be at least 1, --num_workers at least 0")
-    if not 0 <= args.erasing_p <= 1:
-        raise UserError(f"--erasing_p {args.erasing_p}: a probability between 0 and 1")
-    if args.input_size is not None and min(args.input_size) < 16:
-        raise UserError(f"--input_size {args.input_size}: at least 16 x 16 pixels")
+    name: str = DEFAULT_NAME
+    data_dir: str
+    train_all: bool = False  # train on train_all/, not train/
+    color_jitter: bool = False
+    erasing_p: float = 0  # random erasing probability; an int, as the original's default
+    use_dense: bool = False
+    PCB: bool = False
+    gpu_ids: str = "0"  # -1: the CPU
+    batchsize: int = 32
+    num_workers: int = DEFAULT_WORKERS
+    weights: str = "imagenet"  # imagenet, none or the path of a .pth state dict
+    epochs: int = 60
+    input_size: tuple[int, int] | None = None  # (H, W); None: 384 192 with PCB, else 256 128
+    seed: int | None = None
+    resume: bool = False  # continue model/<name>/resume.pth
+    overwrite: bool = False  # replace the run in model/<name>/
+    no_amp: bool = False  # no mixed precision on CUDA
+
+    def __post_init__(self):
+        if self.batchsize < 1 or self.epochs < 1 or self.num_workers < 0:
+            raise UserError("--batchsize and --epochs must be at least 1, --num_workers at least 0")
+        if not 0 <= self.erasing_p <= 1:
+            raise UserError(f"--erasing_p {self.erasing_p}: a probability between 0 and 1")
+        if self.input_size is not None and min(self.input_size) < 16:
+            raise UserError(f"--input_size {self.input_size}: at least 16 x 16 pixels")
 
 
 # -- one epoch ----------------------------------------------------------------------------------
@@ -198,15 +173,16 @@ def save_state_dict(model: nn.Module, path: Path) -> None:
     save_checked(state, path)
 
 
-def save_resume(run: Run, model, opt: Optimization, next_epoch: int, history) -> None:
-    """Everything --resume needs, apart from the net_*.pth files (which stay plain)."""
+def save_resume(run: Run, model, opt: Optimization, next_epoch: int, rows) -> None:
+    """Everything --resume needs, apart from the net_*.pth files (which stay plain): the
+    log's rows too, and the history (loss and error per phase) that resume.pth always held."""
     state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    state.update(opt.state_dict(), epoch=next_epoch, history=history)
-    save_checked(state, run.resume)
+    state.update(opt.state_dict(), epoch=next_epoch, history=history_of(rows))
+    save_checked({**state, "log": to_state(rows)}, run.resume)
 
 
-def load_resume(run: Run, model, opt: Optimization) -> tuple[int, dict]:
-    """Restore a run saved by :func:`save_resume`; returns (next epoch, history)."""
+def load_resume(run: Run, model, opt: Optimization) -> tuple[int, list[EpochRow]]:
+    """Restore a run saved by :func:`save_resume`; returns (next epoch, the log's rows)."""
     path = run.resume
     if not path.is_file():
         raise UserError(f"--resume: {path} not found (it is written after each epoch)")
@@ -214,21 +190,22 @@ def load_resume(run: Run, model, opt: Optimization) -> tuple[int, dict]:
         state = torch.load(path, map_location="cpu", weights_only=True)
         load_state_dict_checked(model, state["model"], str(path))
         opt.load_state_dict(state)
-    except (KeyError, ValueError, RuntimeError, OSError) as err:
+        rows = from_state(state)
+    except (KeyError, ValueError, TypeError, RuntimeError, OSError) as err:
         raise UserError(f"--resume: {path} does not fit this run ({err})") from None
     print(f"resuming {run.path}/ at epoch {state['epoch']}")
-    return state["epoch"], state["history"]
+    return state["epoch"], rows
 
 
 # -- the run ------------------------------------------------------------------------------------
-def training_loaders(args, spec: DatasetSpec, arch: Architecture, size, device) -> dict:
+def training_loaders(options: TrainOptions, spec: DatasetSpec, arch: Architecture, size, device):
     """The loaders of the training images and, where the dataset has ``val/``, the
     validation images (indexed by the training classes)."""
-    data_dir = Path(args.data_dir)
+    data_dir = Path(options.data_dir)
     hint = f"run prepare.py {spec.prepare_flag} (step 1), or pass --data_dir"
     train_set = image_list(
-        data_dir / ("train_all" if args.train_all else "train"),
-        train_transform(arch.part_based, size, args.erasing_p, args.color_jitter),
+        data_dir / ("train_all" if options.train_all else "train"),
+        train_transform(arch.part_based, size, options.erasing_p, options.color_jitter),
         hint,
     )
     # Deviation from the original: it would take the folder -1 for one more person.
@@ -239,66 +216,66 @@ def training_loaders(args, spec: DatasetSpec, arch: Architecture, size, device) 
             f"{UNKNOWN_ID}/): step 2 learns from identities; without them, extract features "
             f"with a model trained elsewhere (step 3 --train) and run step 4 --unlabeled"
         )
-    if len(train_set) < args.batchsize:
+    if len(train_set) < options.batchsize:
         raise UserError(
-            f"{len(train_set)} training images, fewer than --batchsize {args.batchsize}: "
+            f"{len(train_set)} training images, fewer than --batchsize {options.batchsize}: "
             f"every batch would be incomplete (the original skips those)"
         )
-    workers = {"num_workers": args.num_workers, "device": device}
+    workers = {"num_workers": options.num_workers, "device": device}
     # As the original, the last incomplete training batch is skipped.
     loaders = {
         "train": make_loader(
-            train_set, args.batchsize, shuffle=True, seed=args.seed, drop_last=True, **workers
+            train_set, options.batchsize, shuffle=True, seed=options.seed, drop_last=True, **workers
         )
     }
     if (data_dir / "val").is_dir():
         val_set = image_list(data_dir / "val", val_transform(size), hint, train_set.classes)
         # Deviation from the original: it also skipped the last incomplete validation batch;
         # every validation image counts here (evaluation has no batch-size constraint).
-        loaders["val"] = make_loader(val_set, args.batchsize, shuffle=False, **workers)
+        loaders["val"] = make_loader(val_set, options.batchsize, shuffle=False, **workers)
     return loaders
 
 
 @contextlib.contextmanager
 def stop_hint(record: RunRecord):
-    """A stop (Ctrl-C, SIGTERM, SIGHUP) says how to start again: with --resume once the run
-    has a resume.pth of its own, else the same command (before the first finished epoch)."""
+    """A stop (Ctrl-C, SIGTERM, SIGHUP) carries whether ``--resume`` would continue the run
+    now, as its ``resumable`` attribute: once the run has a resume.pth of its own (after its
+    first finished epoch). The script says how to start again from it."""
     try:
         yield
     except KeyboardInterrupt as stop:
-        stop.rerun = cli.RESUME if record.resumable else cli.RERUN  # read by cli.entry_point
+        stop.resumable = record.resumable
         raise
 
 
-def train(args: argparse.Namespace, builtin: DatasetSpec | None) -> None:
-    """Step 2: train the appearance model of ``args`` on the prepared dataset (described by
-    its ``dataset.yaml``, else by ``builtin``)."""
-    check_args(args)
-    record = RunRecord(Run(args.name), resume=args.resume, overwrite=args.overwrite)
+def train(options: TrainOptions, builtin: DatasetSpec | None) -> None:
+    """Step 2: train the appearance model of ``options`` on the prepared dataset (described
+    by its ``dataset.yaml``, else by ``builtin``)."""
+    record = RunRecord(Run(options.name), resume=options.resume, overwrite=options.overwrite)
     # One training per run folder: a second one would mix its record with this one's.
     with record.run.lock(OPTS_FILE, "trained"), stop_hint(record):
-        _train(args, builtin, record)
+        _train(options, builtin, record)
 
 
-def _train(args: argparse.Namespace, builtin: DatasetSpec | None, record: RunRecord) -> None:
-    spec = resolve_spec(args.data_dir, builtin, "--data_dir")
-    device = select_device(args.gpu_ids)
-    amp = device.type == "cuda" and not args.no_amp
-    if args.seed is not None:
-        seed_everything(args.seed)
-    arch = architecture_for_flags(args.PCB, args.use_dense)
-    size = tuple(args.input_size) if args.input_size else default_input_size(arch.part_based)
-    loaders = training_loaders(args, spec, arch, size, device)
+def _train(options: TrainOptions, builtin: DatasetSpec | None, record: RunRecord) -> None:
+    spec = resolve_spec(options.data_dir, builtin, "--data_dir")
+    device = select_device(options.gpu_ids)
+    amp = device.type == "cuda" and not options.no_amp
+    if options.seed is not None:
+        seed_everything(options.seed)
+    arch = architecture_for_flags(options.PCB, options.use_dense)
+    size = tuple(options.input_size or default_input_size(arch.part_based))
+    loaders = training_loaders(options, spec, arch, size, device)
     nclasses = len(loaders["train"].dataset.classes)
     # Deviation from the original: it wrote opts.json before training; here it is written
     # with the run's first resume.pth (RunRecord.saving), once the folder has been checked.
-    record.check(RunOptions(arch, nclasses, size, spec.key, flags=dict(vars(args))))
-    model = place_model(build_model(arch, nclasses, args.weights), device)
+    record.check(RunOptions(arch, nclasses, size, spec.key, flags=asdict(options)))
+    model = place_model(build_model(arch, nclasses, options.weights), device)
     opt = Optimization.for_model(model, device, amp)
 
-    start, history = 0, {phase: {"loss": [], "err": []} for phase in PHASES}
-    if args.resume:
-        start, history = load_resume(record.run, model, opt)
+    start, rows = 0, []
+    if options.resume:
+        start, rows = load_resume(record.run, model, opt)
 
     val = loaders.get("val")
     print(
@@ -306,16 +283,18 @@ def _train(args: argparse.Namespace, builtin: DatasetSpec | None, record: RunRec
         f"{len(val.dataset) if val else 0} validation images; {arch.net.__name__} at "
         f"{size[0]}x{size[1]} on {device}{' with mixed precision' if amp else ''}"
     )
-    fit(model, loaders, device, opt, record, range(start, args.epochs), history, amp)
+    fit(model, loaders, device, opt, record, range(start, options.epochs), rows, amp)
 
 
-def fit(model, loaders: dict, device, opt: Optimization, record, epochs: range, history, amp):
+def fit(model, loaders: dict, device, opt: Optimization, record, epochs: range, rows, amp):
     """The epochs ``epochs`` of training (and validation), with the run's files after each
-    (the first time with its opts.json: ``record``, a :class:`RunRecord`)."""
+    (the first time with its opts.json: ``record``, a :class:`RunRecord`); ``rows``: the
+    log of the epochs before, extended here."""
     run = record.run
     since = time.time()
     for epoch in epochs:
         print(f"Epoch {epoch}/{epochs.stop - 1}\n" + "-" * 10)
+        lrs = [group["lr"] for group in opt.optimizer.param_groups]  # backbone, heads
         for phase, loader in loaders.items():
             training = phase == "train"
             loss, err, seen, secs = run_epoch(
@@ -327,8 +306,7 @@ def fit(model, loaders: dict, device, opt: Optimization, record, epochs: range, 
                 scaler=opt.scaler,
                 amp=amp,
             )
-            history[phase]["loss"].append(loss)
-            history[phase]["err"].append(err)
+            rows.append(EpochRow(epoch, phase, loss, 1 - err, lrs[0], lrs[1], seen / secs, secs))
             print(f"{phase} Loss: {loss:.4f} Acc: {1 - err:.4f} ({seen / secs:.0f} images/s)")
         # Deviation from the original: the schedule steps after the epoch's optimizer steps,
         # as modern PyTorch expects. Epochs 0-39 train at lr 0.01/0.1, the drop to 0.001/0.01
@@ -338,13 +316,9 @@ def fit(model, loaders: dict, device, opt: Optimization, record, epochs: range, 
         with record.saving():
             if epoch % SAVE_EVERY == SAVE_EVERY - 1:
                 save_state_dict(model, run.checkpoint(epoch))
-            draw_curves(history, run.curves)
-            save_resume(run, model, opt, epoch + 1, history)
+            draw_curves(rows, run.curves)
+            save_resume(run, model, opt, epoch + 1, rows)
+            write_log(rows, log_path(run.path))  # after resume.pth, which holds its rows
     save_state_dict(model, run.checkpoint(LAST_EPOCH))
     elapsed = time.time() - since
     print(f"Training complete in {elapsed // 60:.0f}m {elapsed % 60:.0f}s; saved {run.path}/")
-
-
-def train_main(builtin: DatasetSpec | None, description: str, argv=None) -> None:
-    """train.py (``builtin`` None), train_market.py, train_duke.py."""
-    train(train_parser(builtin, description).parse_args(argv), builtin)

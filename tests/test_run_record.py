@@ -4,7 +4,6 @@ a full disk while saving is one line."""
 
 from __future__ import annotations
 
-import argparse
 import errno
 import shutil
 import signal
@@ -21,14 +20,14 @@ import train_market
 from streid import training, weights
 from streid.cli import RERUN, RESUME
 from streid.errors import UserError
-from streid.extraction import load_trained
+from streid.extraction import ExtractOptions, load_trained
 from streid.weights import save_checked
 from tests.helpers_images import torch_threads, write_jpeg
 
 CPU = ["--gpu_ids", "-1", "--num_workers", "0", "--weights", "none", "--seed", "0"]
 OLD = ["--data_dir", "data", "--name", "old", "--epochs", "1", "--batchsize", "4", *CPU]
 OLD += ["--input_size", "32", "16"]
-RECORD = ["net_last.pth", "opts.json", "resume.pth", "train.jpg"]
+RECORD = ["net_last.pth", "opts.json", "resume.pth", "train.jpg", "train_log.csv"]
 TORCH_FULL = "[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598"
 REAL_RUN_EPOCH, REAL_SAVE = training.run_epoch, torch.save
 TORCH_FAILED = "PytorchStreamWriter failed writing file data/0: file write failed"
@@ -85,8 +84,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def step_3_builds(name: str):
     """Step 3's loader on the run: (its net's input size, whether net_last.pth loaded into
     the net that opts.json describes)."""
-    args = argparse.Namespace(name=name, which_epoch="last", PCB=False, use_dense=False)
-    model, arch, size = load_trained(args)
+    model, arch, size = load_trained(ExtractOptions(name=name, test_dir="data"))
     saved = torch.load(Path("model", name, "net_last.pth"), weights_only=True)
     same = all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
     return size, arch.name, same
@@ -102,15 +100,15 @@ def test_a_second_run_into_the_folder_is_refused_before_writing(old, capsys, ext
     before = snapshot(old)
     err = fails([*OLD, *extra], capsys)
     assert err == (
-        "error: model/old/ already holds a training run (opts.json, resume.pth, net_last.pth): "
-        "pass --resume to continue it, --overwrite to replace it, or another --name"
+        "error: model/old/ already holds a training run (opts.json, resume.pth, train_log.csv, "
+        "net_last.pth): pass --resume to continue it, --overwrite to replace it, or another --name"
     )
     assert snapshot(old) == before
 
 
 @pytest.mark.slow
 def test_a_folder_of_weights_alone_is_refused_too(old, capsys):
-    for name in ("opts.json", "resume.pth"):
+    for name in ("opts.json", "resume.pth", "train_log.csv"):
         (old / name).unlink()
     err = fails(OLD, capsys)
     assert err.endswith("(net_last.pth): pass --overwrite to replace it, or another --name")
@@ -172,8 +170,8 @@ def test_overwrite_replaces_the_whole_record_after_the_first_epoch(old, capsys):
     (old / "pytorch_result.mat").write_bytes(b"features of the old net")
     train_market.main([*OLD, "--overwrite", "--input_size", "64", "32"])
     err = capsys.readouterr().err
-    assert "note: --overwrite: model/old/ (opts.json, resume.pth, net_9.pth, net_last.pth) is " \
-        "replaced after the first epoch" in err  # fmt: skip
+    assert "note: --overwrite: model/old/ (opts.json, resume.pth, train_log.csv, net_9.pth, " \
+        "net_last.pth) is replaced after the first epoch" in err  # fmt: skip
     assert "warning: model/old/ still holds pytorch_result.mat of the replaced run: run the " \
         "later steps (3-6) again" in err  # fmt: skip
     assert sorted(p.name for p in old.iterdir()) == sorted([*RECORD, "pytorch_result.mat"])
