@@ -37,6 +37,7 @@ Modules, one line each (``tests/test_docs.py`` keeps this list complete):
 - :mod:`streid.rerank`          step 6.2: k-reciprocal re-ranking in bounded memory
 - :mod:`streid.same_person`     the odds that two training images show one person (its rounds)
 - :mod:`streid.st_model`        camera-pair time-gap histograms, Parzen smoothing, lookup
+- :mod:`streid.train_log`       ``train_log.csv``: one row per epoch and phase of step 2
 - :mod:`streid.training`        step 2: train the appearance model
 - :mod:`streid.transforms`      the original's image transforms and RandomErasing
 - :mod:`streid.weights`         checkpoints and ImageNet files, loaded with the original's tolerance

@@ -8,6 +8,7 @@ here and nowhere else (:class:`Run` gives their paths):
 ``net_<epoch>.pth``            step 2    state dicts, every 10 epochs and ``net_last.pth``
 ``opts.json``                  step 2    the run's options (:mod:`streid.options`)
 ``train.jpg``                  step 2    training curves
+``train_log.csv``              step 2    one row per epoch and phase (:mod:`streid.train_log`)
 ``resume.pth``                 step 2    optimizer, schedule and history for ``--resume``
 ``pytorch_result.mat``         step 3    features + metadata: the interchange file
 ``pytorch_result_train.mat``   step 3    the same for ``train_all/`` (``--train``), for step 4
@@ -51,6 +52,7 @@ LAST_EPOCH = "last"  # net_last.pth, the end of training
 SAVE_EVERY = 10  # net_<epoch>.pth when epoch % 10 == 9, as the original
 OPTS_FILE = "opts.json"
 CURVES_FILE = "train.jpg"
+TRAIN_LOG_FILE = "train_log.csv"  # not in the original
 RESUME_FILE = "resume.pth"
 FEATURES_FILE = "pytorch_result.mat"
 TRAIN_FEATURES_FILE = "pytorch_result_train.mat"  # step 3 --train: not in the original
@@ -138,6 +140,10 @@ class Run:
     @property
     def resume(self) -> Path:
         return self.path / RESUME_FILE
+
+    @property
+    def train_log(self) -> Path:
+        return self.path / TRAIN_LOG_FILE
 
     @property
     def features(self) -> Path:

@@ -31,7 +31,6 @@ from typing import Any
 from .artifacts import CURVES_FILE, OPTS_FILE, RESUME_FILE, Run, atomic_output
 from .errors import UserError, note, warning
 from .models import Architecture, architecture, architecture_for_flags
-from .train_log import log_path
 
 # The fields step 3 needs, with their JSON types.
 REQUIRED: dict[str, type] = {"arch": str, "nclasses": int, "input_size": list}
@@ -111,7 +110,7 @@ class RunOptions:
 def record_files(run: Run) -> list[str]:
     """The run's files that describe a trained net: opts.json, resume.pth, train_log.csv,
     net_*.pth."""
-    own = (run.opts, run.resume, log_path(run.path))
+    own = (run.opts, run.resume, run.train_log)
     return [p.name for p in own if p.is_file()] + run.checkpoints()
 
 

@@ -21,8 +21,6 @@ from pathlib import Path
 from .errors import UserError
 from .files import atomic_output
 
-TRAIN_LOG_FILE = "train_log.csv"
-
 
 @dataclass(frozen=True)
 class EpochRow:
@@ -58,11 +56,6 @@ _FORMATS = {
     "images_per_s": ".1f",
     "seconds": ".2f",
 }
-
-
-def log_path(run_folder: Path) -> Path:
-    """The log of the run in ``run_folder`` (``model/<name>/``)."""
-    return Path(run_folder) / TRAIN_LOG_FILE
 
 
 def to_state(rows: list[EpochRow]) -> list[dict]:

@@ -31,7 +31,7 @@ from .errors import UserError
 from .models import Architecture, architecture_for_flags, build_model
 from .options import RunOptions, RunRecord
 from .plots import draw_curves
-from .train_log import EpochRow, from_state, history_of, log_path, to_state, write_log
+from .train_log import EpochRow, from_state, history_of, to_state, write_log
 from .transforms import default_input_size, train_transform, val_transform
 from .weights import load_state_dict_checked, save_checked
 
@@ -318,7 +318,7 @@ def fit(model, loaders: dict, device, opt: Optimization, record, epochs: range, 
                 save_state_dict(model, run.checkpoint(epoch))
             draw_curves(rows, run.curves)
             save_resume(run, model, opt, epoch + 1, rows)
-            write_log(rows, log_path(run.path))  # after resume.pth, which holds its rows
+            write_log(rows, run.train_log)  # after resume.pth, which holds its rows
     save_state_dict(model, run.checkpoint(LAST_EPOCH))
     elapsed = time.time() - since
     print(f"Training complete in {elapsed // 60:.0f}m {elapsed % 60:.0f}s; saved {run.path}/")

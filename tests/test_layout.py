@@ -9,9 +9,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "streid"
 CLI = "cli"  # the scripts' command line: it alone may know argparse
-# Steps 2-3's library modules, which still take the parsed flags; they leave this list as
-# the library of steps 2-3 takes typed options (test_pending_is_still_needed says when).
-PENDING = {"training", "extraction"}
 
 
 def library() -> dict[str, ast.Module]:
@@ -96,12 +93,12 @@ def test_the_circle_finder_finds_circles():
     assert imported(lazy, {"ties", "cli", "errors", "other"}) == {"ties", "cli", "errors"}
 
 
-@pytest.mark.parametrize("name", sorted(set(library()) - {CLI} - PENDING))
+@pytest.mark.parametrize("name", sorted(set(library()) - {CLI}))
 def test_only_the_scripts_import_cli(name):
     assert CLI not in imported(library()[name], library())
 
 
-@pytest.mark.parametrize("name", sorted(set(library()) - {CLI} - PENDING))
+@pytest.mark.parametrize("name", sorted(set(library()) - {CLI}))
 def test_no_library_function_takes_the_parsed_flags(name):
     assert takes_namespace(library()[name]) == []
 
@@ -109,10 +106,3 @@ def test_no_library_function_takes_the_parsed_flags(name):
 def test_the_checks_see_a_namespace():
     tree = ast.parse("import argparse\ndef f(args): ...\ndef g(x: argparse.Namespace): ...\n")
     assert takes_namespace(tree) == ["import argparse", "f(args)", "g(x)"]
-
-
-def test_pending_is_still_needed():
-    """A module leaves PENDING once it no longer needs it, so the list cannot hide one."""
-    modules = library()
-    for name in PENDING:
-        assert CLI in imported(modules[name], modules) or takes_namespace(modules[name])
