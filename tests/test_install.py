@@ -74,10 +74,12 @@ def fresh_venv(tmp: Path, wheel: Path) -> tuple[Path, Path]:
 def test_a_wheel_in_a_fresh_venv_runs_step_4_on_the_shipped_names(tmp_path):
     wheel = build_wheel(tmp_path)
     python, site = fresh_venv(tmp_path, wheel)
-    # A user with the wheel and a copy of the script, in a folder of their own: no data/, no
-    # streid/ of a checkout next to the script or the current folder.
+    # A user with the wheel and a copy of the step's scripts (the Market alias and the
+    # neutral script it calls), in a folder of their own: no data/, no streid/ of a checkout
+    # next to the scripts or the current folder.
     (tmp_path / "scripts").mkdir()
-    shutil.copy(ROOT / "gen_st_model_market.py", tmp_path / "scripts")
+    for script in ("gen_st_model_market.py", "gen_st_model.py"):
+        shutil.copy(ROOT / script, tmp_path / "scripts")
     work = tmp_path / "work"
     work.mkdir()
     tree = work / "dataset/market_rename/train_all"
@@ -85,7 +87,7 @@ def test_a_wheel_in_a_fresh_venv_runs_step_4_on_the_shipped_names(tmp_path):
     assert Path(streid_file) == site / "streid/__init__.py"
     assert Path(names) == site / "streid/names"
 
-    run(python, "-I", tmp_path / "scripts/gen_st_model_market.py", cwd=work)  # the defaults
+    run(python, "-E", "-s", tmp_path / "scripts/gen_st_model_market.py", cwd=work)  # the defaults
 
     saved = scipy.io.loadmat(work / "model/ft_ResNet50/pytorch_result2.mat")
     _, labels, cams, frames = real_split(MARKET, "train")

@@ -224,11 +224,9 @@ def test_bad_dataset_yaml(tmp_path, monkeypatch, capsys, change, message):
     assert not (tmp_path / "model").exists()
 
 
-@pytest.mark.slow
-def test_steps_1_to_5_from_a_manifest(tmp_path, monkeypatch, capsys):
-    """Rendered people (the demo's renderer) seen by three cameras on two days; a manifest
-    with string labels and times in seconds; then every step script up to step 5."""
-    monkeypatch.chdir(tmp_path)
+def write_rendered_manifest(root) -> None:
+    """``root/cameras.csv`` and ``root/images/``: rendered people (the demo's renderer) seen
+    by three cameras on two days, string labels and times in seconds."""
     rows, cameras = [], ("north", "east", "south")
     for person in range(10):
         split = "train" if person < 6 else "query/gallery"
@@ -248,9 +246,17 @@ def test_steps_1_to_5_from_a_manifest(tmp_path, monkeypatch, capsys):
         look = look_of(int(person.split()[1]) + 1)
         view = np.random.default_rng([int(person.split()[1]), cameras.index(camera)])
         pixels = render(look, cameras.index(camera) + 1, view, rng)
-        (tmp_path / "images" / name).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pixels).save(tmp_path / "images" / name)
-    write_manifest(tmp_path, rows, files=False)
+        (root / "images" / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(root / "images" / name)
+    write_manifest(root, rows, files=False)
+
+
+@pytest.mark.slow
+def test_steps_1_to_5_from_a_manifest(tmp_path, monkeypatch, capsys):
+    """Rendered people (the demo's renderer) seen by three cameras on two days; a manifest
+    with string labels and times in seconds; then every step script up to step 5."""
+    monkeypatch.chdir(tmp_path)
+    write_rendered_manifest(tmp_path)
     cpu = ["--gpu_ids", "-1", "--num_workers", "0"]
     with torch_threads(1):
         prepare.main(["--manifest", "cameras.csv", "--download_path", "images"])
