@@ -71,6 +71,8 @@ def extract_features(model: nn.Module, loader: DataLoader, device: torch.device,
     chunks = []
     for images, _ in batches(loader, desc):
         images = to_device(images, device)
+        # Deviation from the original: the nets' forward_features path rather than layers
+        # replaced by empty ones; the features are the same.
         f = model.forward_features(images) + model.forward_features(torch.flip(images, dims=[3]))
         f = f / f.norm(p=2, dim=1, keepdim=True)
         chunks.append(f.flatten(1).float().cpu())

@@ -129,9 +129,10 @@ def resnet50(weights=None) -> nn.Module:
     """torchvision ResNet-50; ``weights``: None, a ``ResNet50_Weights`` or a file path.
 
     From scratch (None), the last BatchNorm of every residual branch starts at zero, so each
-    block starts as the identity (``zero_init_residual``; Goyal et al., 2017). The original
-    always started from ImageNet; from a standard random start, training at its learning
-    rates does not get going (the loss rises), from this one it does.
+    block starts as the identity (``zero_init_residual``; Goyal et al., 2017). Deviation from
+    the original: it always started from ImageNet (whose weights overwrite the zeros); from a
+    standard random start, training at its learning rates does not get going (the loss
+    rises), from this one it does.
     """
     return _backbone(
         torchvision.models.resnet50, weights, ResNet50_Weights, zero_init_residual=True
@@ -174,6 +175,9 @@ class ft_net(nn.Module):  # the original's class names, kept for `from model imp
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) images -> (N, 2048) pooled features."""
+        # Deviation from the original: a features path beside the logits, where it replaced
+        # the classifier by an empty Sequential; flatten(1), not squeeze(), so a batch of one
+        # stays (1, D). The numbers are the same.
         return self.model.avgpool(self.model.layer4(_resnet_layer3(self.model, x))).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -59,6 +59,9 @@ class RunOptions:
     def to_json(self) -> dict[str, Any]:
         """The file's content: the flags, then the derived fields (the resolved input size
         replaces the flag's value)."""
+        # Deviation from the original: the derived fields (arch, nclasses, backbone,
+        # input_size, dataset) are recorded, so step 3 rebuilds the net from them; it kept
+        # only the flags, and copies of the training script and model.py.
         derived = {
             "nclasses": self.nclasses,
             "backbone": self.arch.backbone,

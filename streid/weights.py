@@ -45,6 +45,8 @@ def load_state_dict_checked(module: nn.Module, state_dict: dict, source: str) ->
     Raises:
         UserError: any other missing or unexpected key, or a tensor of another shape, named.
     """
+    # Deviation from the original: checkpoints of PyTorch 0.3 (no num_batches_tracked) and old
+    # DenseNet key names load; any other mismatch is an error naming the keys.
     state_dict = {_LEGACY_DENSENET_KEY.sub(r"\1\2", k): v for k, v in state_dict.items()}
     expected = module.state_dict()
     missing = [

@@ -17,7 +17,6 @@ PAGES = sorted(
 )
 DEVIATIONS = ROOT / "docs" / "deviations.md"
 MARKER = "Deviation from the original"
-UNMARKED_SECTION = "## Not yet marked in the code"
 MAX_README_LINES = 250
 
 
@@ -134,7 +133,7 @@ def marked_files() -> set[str]:
 
 def deviation_bullets() -> list[str]:
     """The bullets of docs/deviations.md above its section of unmarked ones, one line each."""
-    text = DEVIATIONS.read_text(encoding="utf-8").split(UNMARKED_SECTION)[0]
+    text = DEVIATIONS.read_text(encoding="utf-8")
     bullets = re.split(r"^- ", text, flags=re.M)[1:]
     return [" ".join(b.split("\n\n")[0].split()) for b in bullets]
 
