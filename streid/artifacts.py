@@ -215,8 +215,10 @@ class Run:
         """This run; UserError if its folder does not exist."""
         if not self.path.is_dir():
             raise UserError(
-                f"{self.path}/ does not exist: run the earlier steps with --name {self.name} "
-                f"first (it is made by step 2, training, or by step 3 for your own features)"
+                f"{self.path}/ does not exist (runs are looked for in the current folder, "
+                f"{Path.cwd()}/): run the earlier steps with --name {self.name} first, from "
+                f"the same folder (it is made by step 2, training, or by step 3 for your own "
+                f"features)"
             )
         return self
 

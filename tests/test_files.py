@@ -188,3 +188,12 @@ def test_a_file_where_a_folder_is_expected_and_the_reverse(tmp_path, monkeypatch
         assert said in run_fails(prepare.main, argv, capsys)
     assert files.missing(tmp_path / "images", folder=True) is None
     assert files.missing(tmp_path / "cameras.csv") is None
+
+
+def test_a_missing_run_names_the_folder_it_was_looked_for_in(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError) as err:
+        Run("mine").require()
+    assert str(err.value).startswith(
+        f"model/mine/ does not exist (runs are looked for in the current folder, {tmp_path}/)"
+    )
