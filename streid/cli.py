@@ -170,14 +170,6 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def positive_float(text: str) -> float:
-    """A finite number > 0 (e.g. a time interval per bin)."""
-    value = finite_float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a number > 0")
-    return value
-
-
 def positive_int(text: str) -> int:
     """A whole number >= 1."""
     try:
