@@ -54,7 +54,7 @@ _FORMATS = {
     "lr_backbone": "g",
     "lr_heads": "g",
     "images_per_s": ".1f",
-    "seconds": ".2f",
+    "seconds": ".3f",
 }
 
 
