@@ -32,6 +32,9 @@ from torch.utils.data import DistributedSampler, Sampler
 
 from .errors import UserError
 
+# Deviation from the original: it trained on one GPU (the first of --gpu_ids); under torchrun
+# step 2 trains on several, each process on its share of the images.
+
 
 class PeerFailed(Exception):
     """Another process of the run failed while it was set up, and reported it: stop quietly."""
