@@ -13,10 +13,11 @@ A folder holding a run is refused unless --resume (the same net) or --overwrite.
 from __future__ import annotations
 
 import argparse
+import signal
 from dataclasses import fields
 from pathlib import Path
 
-from streid import cli
+from streid import cli, distributed
 from streid.datasets import DatasetSpec
 from streid.errors import UserError
 from streid.files import missing
@@ -74,6 +75,12 @@ def parser(builtin: DatasetSpec | None, description: str) -> argparse.ArgumentPa
     )
     p.add_argument("--no_amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument(
+        "--sync_bn",
+        action="store_true",
+        help="under torchrun, BatchNorm statistics over the batches of all processes "
+        "(SyncBatchNorm); one process: no effect",
+    )
+    p.add_argument(
         "--config",
         metavar="OPTS_JSON",
         help="replay the flags of a run's model/<name>/opts.json (all but --resume and "
@@ -112,7 +119,11 @@ def run(argv=None, builtin: DatasetSpec | None = None, description: str = __doc_
     train_duke.py (their dataset and docstring)."""
     try:
         train(options(argv, builtin, description), builtin)
+    except distributed.PeerFailed:
+        raise SystemExit(2) from None  # the failing process said why
     except KeyboardInterrupt as stop:
+        if distributed.env_rank() != 0:  # under torchrun, rank 0 says how to start again
+            raise SystemExit(128 + signal.Signals[getattr(stop, "signal", "SIGINT")]) from None
         # How to start again, read by cli.entry_point: --resume once an epoch has finished.
         stop.rerun = cli.RESUME if getattr(stop, "resumable", False) else cli.RERUN
         raise

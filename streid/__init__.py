@@ -16,6 +16,7 @@ Modules, one line each (``tests/test_docs.py`` keeps this list complete):
 - :mod:`streid.demo`            the embedded demo dataset: real names, rendered placeholder people
 - :mod:`streid.device`          the device of ``--gpu_ids``, seeding, placing nets and batches
 - :mod:`streid.device_scores`   step 6's joint scores through torch, on a GPU
+- :mod:`streid.distributed`     step 2 on several GPUs or machines under torchrun (DDP)
 - :mod:`streid.distribution`    step 4: the histograms of identities or pseudo-identities
 - :mod:`streid.errors`          UserError, notes and warnings (no command-line dependency)
 - :mod:`streid.evaluation`      step 5's ranking of score blocks, evaluated with the metrics
@@ -30,6 +31,7 @@ Modules, one line each (``tests/test_docs.py`` keeps this list complete):
 - :mod:`streid.matfile`         a MAT v5 matrix written and read by blocks of columns
 - :mod:`streid.metrics`         CMC and mAP exactly as the original, vectorised, or over ties
 - :mod:`streid.models`          the original's nets and the architecture registry
+- :mod:`streid.optimization`    step 2's optimizer, schedule, state dicts and ``resume.pth``
 - :mod:`streid.options`         ``opts.json``, the options a run was trained with
 - :mod:`streid.plots`           pictures: training curves, time-gap distributions, rank lists
 - :mod:`streid.preparation`     step 1: raw datasets become ImageFolder trees

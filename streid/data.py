@@ -109,13 +109,17 @@ def image_list(root: Path, transform, hint: str, classes: list[str] | None = Non
     return ImageList(paths, targets, found, transform)
 
 
-def make_loader(dataset, batch_size, *, shuffle, num_workers, device, seed=None, drop_last=False):
-    """A DataLoader; pinned memory and persistent workers on CUDA; seeded when ``seed``."""
+def make_loader(
+    dataset, batch_size, *, shuffle, num_workers, device, seed=None, drop_last=False, sampler=None
+):
+    """A DataLoader; pinned memory and persistent workers on CUDA; seeded when ``seed``;
+    ``sampler``: the order of the items instead of ``shuffle`` (a process's share of them)."""
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
         drop_last=drop_last,
         num_workers=num_workers,
         collate_fn=collate,

@@ -7,9 +7,10 @@ epochs, 60 epochs. A run named NAME writes to ``model/NAME/`` (:class:`streid.ar
 ``net_<epoch>.pth`` every 10 epochs and ``net_last.pth`` at the end (plain state dicts with
 the original's keys), ``opts.json`` (:mod:`streid.options`), ``train.jpg`` (curves),
 ``train_log.csv`` (a row per epoch and phase: :mod:`streid.train_log`) and ``resume.pth``
-(optimizer, schedule and log for ``--resume``). ``opts.json`` is written with the first
-``resume.pth`` of the run, and a folder holding another run's record is refused before
-anything is written (:class:`streid.options.RunRecord`).
+(optimizer, schedule and log for ``--resume``: :mod:`streid.optimization`). ``opts.json``
+is written with the first ``resume.pth`` of the run, and a folder holding another run's
+record is refused before anything is written (:class:`streid.options.RunRecord`). Under
+torchrun, each process trains its share (:mod:`streid.distributed`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import distributed
 from .artifacts import DEFAULT_NAME, LAST_EPOCH, OPTS_FILE, SAVE_EVERY, Run
 from .data import DEFAULT_WORKERS, batches, image_list, make_loader
 from .dataset_yaml import resolve_spec
@@ -29,16 +31,12 @@ from .datasets import DatasetSpec
 from .device import place_model, seed_everything, select_device, to_device
 from .errors import UserError
 from .models import Architecture, architecture_for_flags, build_model
+from .optimization import Optimization, load_resume, save_resume, save_state_dict
 from .options import RunOptions, RunRecord
 from .plots import draw_curves
-from .train_log import EpochRow, from_state, history_of, to_state, write_log
+from .train_log import EpochRow, write_log
 from .transforms import default_input_size, train_transform, val_transform
-from .weights import load_state_dict_checked, save_checked
 
-# The original's optimizer and schedule.
-BASE_LR, HEAD_LR = 0.01, 0.1
-MOMENTUM, WEIGHT_DECAY = 0.9, 5e-4
-LR_STEP, LR_GAMMA = 40, 0.1
 UNKNOWN_ID = "-1"  # the folder of training images nobody labelled (a manifest's empty person)
 
 
@@ -68,6 +66,7 @@ class TrainOptions:
     resume: bool = False  # continue model/<name>/resume.pth
     overwrite: bool = False  # replace the run in model/<name>/
     no_amp: bool = False  # no mixed precision on CUDA
+    sync_bn: bool = False  # under torchrun, BatchNorm statistics over all processes
 
     def __post_init__(self):
         if self.batchsize < 1 or self.epochs < 1 or self.num_workers < 0:
@@ -97,11 +96,12 @@ def loss_and_predictions(outputs, labels: torch.Tensor):
     return loss, score.argmax(1)
 
 
-def run_epoch(model, loader, device, desc, optimizer=None, scaler=None, amp=False):
+def run_epoch(model, loader, device, desc, optimizer=None, scaler=None, amp=False, procs=None):
     """One pass over ``loader``: training when ``optimizer`` is given, else evaluation.
 
     Returns:
-        (mean loss per image, top-1 error, number of images, seconds).
+        (mean loss per image, top-1 error, number of images, seconds); under torchrun
+        (``procs``), of the images of all processes.
     """
     training = optimizer is not None
     model.train(training)
@@ -125,6 +125,11 @@ def run_epoch(model, loader, device, desc, optimizer=None, scaler=None, amp=Fals
             total_loss += loss.detach().float() * len(labels)
             correct += (preds == labels).sum()
             seen += len(labels)
+    if procs is not None and procs.active:
+        total_loss, correct, seen = distributed.summed(
+            procs, total_loss, correct, torch.tensor(seen, device=device)
+        )
+        seen = int(seen.item())
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start
@@ -133,76 +138,12 @@ def run_epoch(model, loader, device, desc, optimizer=None, scaler=None, amp=Fals
     return total_loss.item() / seen, 1.0 - correct.item() / seen, seen, elapsed
 
 
-# -- optimisation state -------------------------------------------------------------------------
-@dataclass
-class Optimization:
-    """The optimizer, its schedule and the mixed-precision scaler of a run."""
-
-    optimizer: torch.optim.SGD
-    scheduler: torch.optim.lr_scheduler.StepLR
-    scaler: torch.amp.GradScaler
-
-    @classmethod
-    def for_model(cls, model: nn.Module, device: torch.device, amp: bool) -> Optimization:
-        """The original's SGD: lr 0.01 for the backbone, 0.1 for the heads
-        (``model.heads()``), momentum 0.9, Nesterov, weight decay 5e-4; x0.1 every 40 epochs."""
-        head_ids = {id(p) for head in model.heads() for p in head.parameters()}
-        base = [p for p in model.parameters() if id(p) not in head_ids]
-        groups = [{"params": base, "lr": BASE_LR}]
-        groups += [{"params": list(head.parameters()), "lr": HEAD_LR} for head in model.heads()]
-        optimizer = torch.optim.SGD(
-            groups, weight_decay=WEIGHT_DECAY, momentum=MOMENTUM, nesterov=True
-        )
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=LR_STEP, gamma=LR_GAMMA)
-        return cls(optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=amp))
-
-    def state_dict(self) -> dict:
-        return {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-
-
-def save_state_dict(model: nn.Module, path: Path) -> None:
-    """Save the CPU state dict, as the original's ``save_network``, atomically."""
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_checked(state, path)
-
-
-def save_resume(run: Run, model, opt: Optimization, next_epoch: int, rows) -> None:
-    """Everything --resume needs, apart from the net_*.pth files (which stay plain): the
-    log's rows too, and the history (loss and error per phase) that resume.pth always held."""
-    state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    state.update(opt.state_dict(), epoch=next_epoch, history=history_of(rows))
-    save_checked({**state, "log": to_state(rows)}, run.resume)
-
-
-def load_resume(run: Run, model, opt: Optimization) -> tuple[int, list[EpochRow]]:
-    """Restore a run saved by :func:`save_resume`; returns (next epoch, the log's rows)."""
-    path = run.resume
-    if not path.is_file():
-        raise UserError(f"--resume: {path} not found (it is written after each epoch)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        load_state_dict_checked(model, state["model"], str(path))
-        opt.load_state_dict(state)
-        rows = from_state(state)
-    except (KeyError, ValueError, TypeError, RuntimeError, OSError) as err:
-        raise UserError(f"--resume: {path} does not fit this run ({err})") from None
-    print(f"resuming {run.path}/ at epoch {state['epoch']}")
-    return state["epoch"], rows
-
-
 # -- the run ------------------------------------------------------------------------------------
-def training_loaders(options: TrainOptions, spec: DatasetSpec, arch: Architecture, size, device):
+def training_loaders(options: TrainOptions, spec: DatasetSpec, arch: Architecture, size, device,
+                     procs: distributed.Processes):  # fmt: skip
     """The loaders of the training images and, where the dataset has ``val/``, the
-    validation images (indexed by the training classes)."""
+    validation images (indexed by the training classes); under torchrun (``procs``), of this
+    process's share of them."""
     data_dir = Path(options.data_dir)
     hint = f"run prepare.py {spec.prepare_flag} (step 1), or pass --data_dir"
     train_set = image_list(
@@ -223,18 +164,32 @@ def training_loaders(options: TrainOptions, spec: DatasetSpec, arch: Architectur
             f"{len(train_set)} training images, fewer than --batchsize {options.batchsize}: "
             f"every batch would be incomplete (the original skips those)"
         )
+    sampler = distributed.train_sampler(procs, len(train_set), options.seed)
+    if sampler is not None and len(sampler) < options.batchsize:
+        raise UserError(
+            f"{len(train_set)} training images, {len(sampler)} for each of {procs.world} "
+            f"processes: fewer than --batchsize {options.batchsize} (it is per process)"
+        )
     workers = {"num_workers": options.num_workers, "device": device}
     # As the original, the last incomplete training batch is skipped.
     loaders = {
         "train": make_loader(
-            train_set, options.batchsize, shuffle=True, seed=options.seed, drop_last=True, **workers
-        )
+            train_set,
+            options.batchsize,
+            shuffle=True,
+            seed=options.seed,
+            drop_last=True,
+            sampler=sampler,
+            **workers,
+        )  # fmt: skip
     }
     if (data_dir / "val").is_dir():
         val_set = image_list(data_dir / "val", val_transform(size), hint, train_set.classes)
         # Deviation from the original: it also skipped the last incomplete validation batch;
         # every validation image counts here (evaluation has no batch-size constraint).
-        loaders["val"] = make_loader(val_set, options.batchsize, shuffle=False, **workers)
+        shard = distributed.shard(procs, len(val_set))
+        loaders["val"] = make_loader(val_set, options.batchsize, shuffle=False, sampler=shard,
+                                     **workers)  # fmt: skip
     return loaders
 
 
@@ -252,27 +207,38 @@ def stop_hint(record: RunRecord):
 
 def train(options: TrainOptions, builtin: DatasetSpec | None) -> None:
     """Step 2: train the appearance model of ``options`` on the prepared dataset (described
-    by its ``dataset.yaml``, else by ``builtin``)."""
+    by its ``dataset.yaml``, else by ``builtin``); under torchrun, this process's part.
+
+    Raises:
+        distributed.PeerFailed: another process failed to set up the run, and said so.
+    """
     record = RunRecord(Run(options.name), resume=options.resume, overwrite=options.overwrite)
-    # One training per run folder: a second one would mix its record with this one's.
-    with record.run.lock(OPTS_FILE, "trained"), stop_hint(record):
-        _train(options, builtin, record)
+    with distributed.processes() as procs, distributed.quiet(procs), contextlib.ExitStack() as held:
+        with distributed.agreed(procs):
+            if procs.main:  # the others would be refused: it is held
+                # One training per run folder: a second one would mix its record with this one's.
+                held.enter_context(record.run.lock(OPTS_FILE, "trained"))
+            held.enter_context(stop_hint(record))
+            run = _setup(options, builtin, record, procs)
+        fit(**run, record=record, procs=procs)
 
 
-def _train(options: TrainOptions, builtin: DatasetSpec | None, record: RunRecord) -> None:
+def _setup(options: TrainOptions, builtin: DatasetSpec | None, record: RunRecord, procs):
+    """The run, up to its first epoch: :func:`fit`'s arguments but ``record`` and ``procs``."""
     spec = resolve_spec(options.data_dir, builtin, "--data_dir")
-    device = select_device(options.gpu_ids)
+    device = distributed.device_of(procs, select_device(options.gpu_ids))
     amp = device.type == "cuda" and not options.no_amp
     if options.seed is not None:
-        seed_everything(options.seed)
+        seed_everything(options.seed + procs.rank)  # rank 0's: the net (DDP copies it)
     arch = architecture_for_flags(options.PCB, options.use_dense)
     size = tuple(options.input_size or default_input_size(arch.part_based))
-    loaders = training_loaders(options, spec, arch, size, device)
+    loaders = training_loaders(options, spec, arch, size, device, procs)
     nclasses = len(loaders["train"].dataset.classes)
     # Deviation from the original: it wrote opts.json before training; here it is written
     # with the run's first resume.pth (RunRecord.saving), once the folder has been checked.
     record.check(RunOptions(arch, nclasses, size, spec.key, flags=asdict(options)))
     model = place_model(build_model(arch, nclasses, options.weights), device)
+    net = distributed.wrap(model, procs, device, options.sync_bn)
     opt = Optimization.for_model(model, device, amp)
 
     start, rows = 0, []
@@ -285,28 +251,38 @@ def _train(options: TrainOptions, builtin: DatasetSpec | None, record: RunRecord
         f"{len(val.dataset) if val else 0} validation images; {arch.net.__name__} at "
         f"{size[0]}x{size[1]} on {device}{' with mixed precision' if amp else ''}"
     )
-    fit(model, loaders, device, opt, record, range(start, options.epochs), rows, amp)
+    if procs.active:
+        sync = ", SyncBatchNorm" if options.sync_bn else ""
+        print(f"{procs.world} processes x --batchsize {options.batchsize}: global batch "
+              f"{procs.world * options.batchsize}{sync}")  # fmt: skip
+    epochs = range(start, options.epochs)
+    return dict(model=model, loaders=loaders, device=device, opt=opt, epochs=epochs, rows=rows,
+                amp=amp, net=net)  # fmt: skip
 
 
-def fit(model, loaders: dict, device, opt: Optimization, record, epochs: range, rows, amp):
+def fit(model, loaders: dict, device, opt: Optimization, record, epochs: range, rows, amp,
+        net=None, procs=None):  # fmt: skip
     """The epochs ``epochs`` of training (and validation), with the run's files after each
     (the first time with its opts.json: ``record``, a :class:`RunRecord`); ``rows``: the
-    log of the epochs before, extended here."""
-    run = record.run
+    log of the epochs before, extended here. Under torchrun (``procs``) ``net`` trains
+    ``model`` (DistributedDataParallel), and rank 0 alone prints and writes."""
+    procs, run = procs or distributed.Processes(), record.run
     since = time.time()
     for epoch in epochs:
         print(f"Epoch {epoch}/{epochs.stop - 1}\n" + "-" * 10)
         lrs = [group["lr"] for group in opt.optimizer.param_groups]  # backbone, heads
         for phase, loader in loaders.items():
             training = phase == "train"
+            distributed.set_epoch(loader, epoch)
             loss, err, seen, secs = run_epoch(
-                model,
+                (net or model) if training else model,
                 loader,
                 device,
                 desc=f"epoch {epoch} {phase}",
                 optimizer=opt.optimizer if training else None,
                 scaler=opt.scaler,
                 amp=amp,
+                procs=procs,
             )
             rows.append(EpochRow(epoch, phase, loss, 1 - err, lrs[0], lrs[1], seen / secs, secs))
             print(f"{phase} Loss: {loss:.4f} Acc: {1 - err:.4f} ({seen / secs:.0f} images/s)")
@@ -315,14 +291,22 @@ def fit(model, loaders: dict, device, opt: Optimization, record, epochs: range, 
         # comes at epoch 40 (the original, calling step() first under PyTorch 0.4, dropped at
         # epoch 39).
         opt.scheduler.step()
-        with record.saving():
-            # Deviation from the original: it saved in its validation phase, so a run without
-            # val/ saved nothing; here the end of each epoch saves, with or without val/.
-            if epoch % SAVE_EVERY == SAVE_EVERY - 1:
-                save_state_dict(model, run.checkpoint(epoch))
-            draw_curves(rows, run.curves)
-            save_resume(run, model, opt, epoch + 1, rows)
-            write_log(rows, run.train_log)  # after resume.pth, which holds its rows
-    save_state_dict(model, run.checkpoint(LAST_EPOCH))
+        if procs.main:
+            save_epoch(model, opt, record, epoch, rows)
+    if procs.main:
+        save_state_dict(model, run.checkpoint(LAST_EPOCH))
     elapsed = time.time() - since
     print(f"Training complete in {elapsed // 60:.0f}m {elapsed % 60:.0f}s; saved {run.path}/")
+
+
+def save_epoch(model, opt: Optimization, record, epoch: int, rows) -> None:
+    """The run's files after ``epoch`` (the first time with its opts.json)."""
+    run = record.run
+    with record.saving():
+        # Deviation from the original: it saved in its validation phase, so a run without
+        # val/ saved nothing; here the end of each epoch saves, with or without val/.
+        if epoch % SAVE_EVERY == SAVE_EVERY - 1:
+            save_state_dict(model, run.checkpoint(epoch))
+        draw_curves(rows, run.curves)
+        save_resume(run, model, opt, epoch + 1, rows)
+        write_log(rows, run.train_log)  # after resume.pth, which holds its rows
