@@ -25,14 +25,17 @@ Modules, one line each (``tests/test_docs.py`` keeps this list complete):
 - :mod:`streid.files`           atomic writes, owned temporary names, locks, leftovers removed
 - :mod:`streid.fusion`          Eqn. 9 and the pair scores behind every ranking
 - :mod:`streid.interchange`     ``pytorch_result*.mat``, read and checked
+- :mod:`streid.kernels`         the compiled inner loops of steps 5 and 6 (numba), one pass each
 - :mod:`streid.label_free`      step 4 without identity labels: pseudo-identities, round by round
 - :mod:`streid.manifest`        a CSV manifest of one's own cameras becomes a prepared dataset
 - :mod:`streid.manifest_checks` a manifest's checks across rows: time ranges and units, duplicates
 - :mod:`streid.matfile`         a MAT v5 matrix written and read by blocks of columns
 - :mod:`streid.metrics`         CMC and mAP exactly as the original, vectorised, or over ties
 - :mod:`streid.models`          the original's nets and the architecture registry
+- :mod:`streid.nearest`         step 6's pass 1: each row's nearest, selected in one pass
 - :mod:`streid.optimization`    step 2's optimizer, schedule, state dicts and ``resume.pth``
 - :mod:`streid.options`         ``opts.json``, the options a run was trained with
+- :mod:`streid.parallel`        threads for the elementwise work between matrix products
 - :mod:`streid.plots`           pictures: training curves, time-gap distributions, rank lists
 - :mod:`streid.preparation`     step 1: raw datasets become ImageFolder trees
 - :mod:`streid.ranking`         ``ranking.csv``: the first K matches per query (--save_ranking)
@@ -47,4 +50,12 @@ Modules, one line each (``tests/test_docs.py`` keeps this list complete):
 The rule of the layout, and how data flows through ``model/<name>/``: docs/architecture.md.
 """
 
+import os
+
 __version__ = "1.0.0"
+
+# NumPy's OpenBLAS keeps its threads spinning for about 0.1 s after each matrix product, on
+# the cores that steps 5 and 6 then need for the elementwise work between their products
+# (which it slows by up to a third). OpenBLAS reads this when NumPy loads, which the step
+# scripts do after this line; a value of the user's own is kept.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")

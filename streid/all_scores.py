@@ -53,6 +53,7 @@ class FeatureColumns:
         num = len(self.everyone)
         self.shape, self.dtype = (num, num), np.dtype(dtype)
         self._last: tuple[int, np.ndarray] | None = None
+        self._similarity: np.ndarray | None = None
         self._device = None
         if device is not None:
             if stream != "joint":
@@ -62,21 +63,36 @@ class FeatureColumns:
             self._device = DeviceScores(self.everyone, st, fusion, device)
 
     def chunk(self, c0: int) -> np.ndarray:
-        """``S[:, c0:c0 + CHUNK].T`` for ``c0`` a multiple of ``CHUNK``."""
+        """``S[:, c0:c0 + CHUNK].T`` for ``c0`` a multiple of ``CHUNK`` (a new array)."""
         if self._last is None or self._last[0] != c0:
-            gallery = self.everyone[c0 : c0 + CHUNK]
-            scores = pair_scores(self.everyone, gallery, self.st, self.fusion, self.stream)
-            self._last = (c0, np.ascontiguousarray(scores.T, dtype=self.dtype))
+            out = np.empty((min(CHUNK, self.shape[0] - c0), self.shape[0]), dtype=self.dtype)
+            self._last = (c0, self._scores(c0, out))
         return self._last[1]
+
+    def _scores(self, c0: int, out: np.ndarray) -> np.ndarray:
+        """Write ``S[:, c0:c0 + len(out)].T`` into ``out``, from the one matrix product of
+        its chunk."""
+        num, width = self.shape[0], len(out)
+        if self._similarity is None:  # reused from chunk to chunk
+            self._similarity = np.empty(num * CHUNK, self.everyone.features.dtype)
+        similarity = self._similarity[: num * width].reshape(num, width)
+        gallery = self.everyone[c0 : c0 + width]
+        return pair_scores(self.everyone, gallery, self.st, self.fusion, self.stream,
+                           similarity=similarity, out=out, transpose=True)  # fmt: skip
 
     def columns_t(self, j0: int, j1: int) -> np.ndarray:
         """``S[:, j0:j1].T``, (j1 - j0, N), from the aligned chunks that cover it."""
         if self._device is not None:
             return self._device.columns_t(j0, j1, self.dtype)
-        first = j0 // CHUNK * CHUNK
-        parts = [self.chunk(c) for c in range(first, j1, CHUNK)]
-        whole = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        return whole[j0 - first : j1 - first]  # rows of a C-ordered array: contiguous
+        out = np.empty((j1 - j0, self.shape[0]), dtype=self.dtype)
+        for c0 in range(j0 // CHUNK * CHUNK, j1, CHUNK):
+            c1 = min(c0 + CHUNK, self.shape[0])
+            if j0 <= c0 and c1 <= j1:  # a whole chunk: written in place
+                self._scores(c0, out[c0 - j0 : c1 - j0])
+            else:
+                lo, hi = max(c0, j0), min(c1, j1)
+                out[lo - j0 : hi - j0] = self.chunk(c0)[lo - c0 : hi - c0]
+        return out
 
     def entries(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """``S[rows, cols]``, pair by pair.

@@ -89,8 +89,18 @@ def evaluate_features(
     """
     st.check_query_gallery(features.query.cams, features.gallery.cams)
     query, gallery = normalized(features.query), normalized(features.gallery)
+    # One block's similarities and scores, reused from block to block.
+    shape = (min(block_size, len(query)), len(gallery))
+    similarity = np.empty(shape, dtype=np.result_type(query.features, gallery.features))
+    scores = np.empty(shape)
+
+    def score_block(block: slice) -> np.ndarray:
+        rows = block.stop - block.start
+        return pair_scores(query[block], gallery, st, fusion, stream,
+                           similarity=similarity[:rows], out=scores[:rows])  # fmt: skip
+
     return evaluate(
-        lambda block: pair_scores(query[block], gallery, st, fusion, stream),
+        score_block,
         query.labels,
         query.cams,
         gallery.labels,

@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from . import kernels
+from .parallel import for_ranges
 from .st_model import SpatialTemporalModel
 
 STREAMS = ("joint", "visual", "st", "product")
@@ -102,7 +104,8 @@ def pair_index(query, gallery, st: SpatialTemporalModel) -> np.ndarray:
                           gallery.frames[None, :], q_sessions, g_sessions)  # fmt: skip
 
 
-def pair_scores(query, gallery, st: SpatialTemporalModel, fusion, stream: str = "joint"):
+def pair_scores(query, gallery, st: SpatialTemporalModel, fusion, stream: str = "joint", *,
+                similarity=None, out=None, transpose=False):  # fmt: skip
     """Scores of every (query, gallery) pair of two blocks: the one function behind the
     rankings of step 5 and the all-pairs matrix of step 6.
 
@@ -112,18 +115,32 @@ def pair_scores(query, gallery, st: SpatialTemporalModel, fusion, stream: str = 
         stream: "joint" (the paper's score), "visual" (cosine similarity only), "st"
             (spatial-temporal probability only): the ablations of the paper's table; or
             "product", the Eqn. 5 baseline of Figure 4 (b).
+        similarity: optional (len(query), len(gallery)) C-contiguous array of the features'
+            type for the similarities, reused from block to block (a new 100 MB array pays
+            its page faults every time).
+        out: optional array for the scores, (len(query), len(gallery)) or, with
+            ``transpose``, (len(gallery), len(query)); written as ``astype`` would.
 
     Returns:
-        (len(query), len(gallery)) scores, higher is better.
+        (len(query), len(gallery)) scores, higher is better (``out`` where given; the
+        similarities themselves for "visual"), or their transpose.
     """
     if stream not in STREAMS:
         raise ValueError(f"unknown stream {stream!r}, expected one of {STREAMS}")
-    index = None if stream == "visual" else pair_index(query, gallery, st)
     # Deviation from the original: one matrix product per block of queries, not one
     # matrix-vector product per query. The two round differently in the last float32 bit,
     # which can swap two gallery images whose scores agree to about 1e-7.
-    similarity = None if stream == "st" else query.features @ gallery.features.T
-    return stream_scores(stream, similarity, index, st, fusion)
+    if stream != "st":
+        similarity = np.matmul(query.features, gallery.features.T, out=similarity)
+    if stream == "joint" and compiled(similarity, query, gallery, st, fusion):
+        return joint_block(similarity, query, gallery, st, fusion, out, transpose)
+    index = None if stream == "visual" else pair_index(query, gallery, st)
+    scores = stream_scores(stream, similarity, index, st, fusion)
+    scores = scores.T if transpose else scores
+    if out is None:
+        return scores
+    out[...] = scores
+    return out
 
 
 def stream_scores(stream: str, similarity, st_index, st: SpatialTemporalModel, fusion):
@@ -137,3 +154,80 @@ def stream_scores(stream: str, similarity, st_index, st: SpatialTemporalModel, f
     if stream == "product":
         return product_scores(similarity, st.table[st_index], st)
     return joint_scores(similarity, st_index, st, fusion)
+
+
+# Row strides of the compiled pass: a piece of this many pairs (similarities and scores) of
+# a thread stays in the cache from the exp to the lookup.
+PIECE = 2**19
+
+
+def compiled(similarity, query, gallery, st: SpatialTemporalModel, fusion) -> bool:
+    """Whether :func:`joint_block` gives :func:`joint_scores`'s bits for these pairs.
+
+    Its time-gap bin is ``int(gap / interval)`` in float64, which for whole times and a
+    whole interval equals the integer division of :func:`streid.st_model.time_gap_bins`
+    wherever ``num_bins * interval < 2**53`` (a gap is exact in float64 below 2**53, and a
+    quotient below num_bins then rounds to within the same whole number). Fusion parameters
+    that are NumPy float64 scalars make NumPy's visual factor float64, and the kernel's
+    table indices are int32: NumPy's path for those.
+    """
+    fusion = Fusion.of(fusion)
+    dtype = similarity.dtype
+    return (
+        dtype in (np.float32, np.float64)
+        and np.result_type(fusion.gamma0, dtype) == dtype
+        and np.result_type(fusion.lambda0, dtype) == dtype
+        and st.num_bins * st.interval < 2.0**53
+        and st.table.size < 2**31
+        and all(np.abs(side.frames).max(initial=0) <= 2.0**53 for side in (query, gallery))
+    )
+
+
+def _side(split, st: SpatialTemporalModel, sessions: bool):
+    """What :func:`streid.kernels.joint_scores` reads of one side of the pairs."""
+    cams = (np.asarray(split.cams) - 1).astype(np.int32)
+    stride = np.int32(st.num_bins)
+    times = np.asarray(split.frames, dtype=np.float64)
+    zeros = np.zeros(len(cams), np.int32)
+    session = np.asarray(split.sessions, dtype=np.int32) if sessions else zeros
+    return cams * np.int32(st.num_cameras) * stride, cams * stride, times, session
+
+
+def joint_block(similarity, query, gallery, st: SpatialTemporalModel, fusion, out=None,
+                transpose=False):  # fmt: skip
+    """:func:`joint_scores` of every (query, gallery) pair of two blocks, in one compiled
+    pass per piece of rows and in threads (:func:`streid.kernels.joint_scores`); the
+    similarities are overwritten.
+
+    Args:
+        similarity: (Q, G) cosine similarities, float32 or float64 (see :func:`compiled`).
+        query, gallery: the blocks' :class:`streid.interchange.Split` (cams, frames,
+            sessions).
+        out: where to write the scores: (Q, G), or (G, Q) with ``transpose``; float64 (the
+            default) or float32 (step 6.1's, rounded as ``astype``).
+
+    Returns:
+        ``out``.
+    """
+    fusion = Fusion.of(fusion)
+    num_q, num_g = similarity.shape
+    if out is None:
+        out = np.empty((num_g, num_q) if transpose else (num_q, num_g))
+    dtype = similarity.dtype.type
+    sessions = query.sessions is not None and gallery.sessions is not None
+    q_side, g_side = _side(query, st, sessions), _side(gallery, st, sessions)
+    denominator = st.st_denominator(fusion.lambda1, fusion.gamma1)
+    constants = (dtype(1), dtype(fusion.lambda0))
+    table = (denominator, st.num_bins, float(st.interval))
+
+    def piece(q0, q1):  # queries q0..q1: their exp, then their scores
+        expo = np.multiply(similarity[q0:q1], -fusion.gamma0, out=similarity[q0:q1])
+        np.exp(expo, out=expo)
+        rows = tuple(a[q0:q1] for a in q_side)
+        if transpose:
+            kernels.joint_scores(expo.T, *constants, g_side, rows, False, *table, out[:, q0:q1])
+        else:
+            kernels.joint_scores(expo, *constants, rows, g_side, True, *table, out[q0:q1])
+
+    for_ranges(piece, num_q, max(1, PIECE // max(num_g, 1)))
+    return out

@@ -43,6 +43,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .kernels import good_positions
+from .parallel import for_ranges
+
 
 def good_and_junk(query_labels, query_cams, gallery_labels, gallery_cams):
     """The original's good and junk gallery images of each query, as (Q, G) masks.
@@ -85,20 +88,6 @@ class Metrics:
         return f"top1:{top1:f} top5:{top5:f} top10:{top10:f} mAP:{self.mAP:f}"
 
 
-def _search(flat, lo, hi, needles, right):
-    """Vectorised binary search: per needle, the first index in ``flat[lo:hi]`` (sorted, NaN
-    last) whose entry is >= needle (``right``: > needle), as an index into ``flat``."""
-    lo, hi = lo.copy(), hi.copy()
-    for _ in range(int(np.max(hi - lo, initial=0)).bit_length()):
-        mid = (lo + hi) // 2
-        entry = flat[np.minimum(mid, len(flat) - 1)]
-        active = lo < hi
-        before = entry <= needles if right else entry < needles
-        lo = np.where(active & before, mid + 1, lo)
-        hi = np.where(active & ~before, mid, hi)
-    return lo
-
-
 def _full_sort_positions(keys, query_labels, query_cams, gallery_labels, gallery_cams):
     """The ranking by ``np.argsort`` of whole rows (``keys``: lower is better), as the original.
 
@@ -112,36 +101,34 @@ def _full_sort_positions(keys, query_labels, query_cams, gallery_labels, gallery
     return rows, position[rows, cols]
 
 
-def _sorted_positions(keys, rows, cols):
-    """The positions of the good images (``rows``, ``cols``) without ``np.argsort``.
+def _counted_positions(scores, descending, junk, rows, cols, junk_rows, junk_cols):
+    """The positions of the good images (``rows``, ``cols``; rows ascending) without
+    ``np.argsort``, counted by :func:`streid.kernels.good_positions` in threads.
 
-    ``keys``: a writable copy of the rows that have a good image, lower is better, junk set
-    to NaN (sorted last, never counted). Once the rows are sorted, a good image with key v
-    sits after the non-junk images with a key < v and after the good images of its row
-    tied with it. Where another non-junk image has exactly the key v, the position depends
-    on how ``np.argsort`` orders ties: those rows are returned apart, for
-    :func:`_full_sort_positions`. Ties with junk or between good images change no position
-    (junk is not counted, tied good images take the same positions in either order), so
-    they need no full sort.
+    Once a row is sorted, a good image with key v sits after the non-junk images with a key
+    below v and after the good images of its row tied with it. Where another non-junk
+    image has exactly the key v, the position depends on how ``np.argsort`` orders ties:
+    those rows are returned apart, for :func:`_full_sort_positions`. Ties with junk or
+    between good images change no position (junk is not counted, tied good images take the
+    same positions in either order), so they need no full sort.
 
     Returns (rows, r, tied): rows and positions in rank order, and the rows left out.
     """
-    values = keys[rows, cols]
-    keys.sort(axis=1)
-    n, flat = keys.shape[1], keys.reshape(-1)
-    lo = rows * n  # each row's segment of flat
-    below = _search(flat, lo, lo + n, values, right=False) - lo
-    upto = _search(flat, lo, lo + n, values, right=True) - lo
-    order = np.lexsort((values, rows))  # each row's good images by key
-    rows, values, below, upto = rows[order], values[order], below[order], upto[order]
-    start, end = np.searchsorted(rows, rows, "left"), np.searchsorted(rows, rows, "right")
-    good_below = _search(values, start, end, values, right=False)
-    good_upto = _search(values, start, end, values, right=True)
-    r = below + np.arange(len(rows)) - good_below  # tied good images: consecutive positions
-    ambiguous = (upto - below > good_upto - good_below) | np.isnan(values)
-    tied = np.unique(rows[ambiguous])
-    keep = ~np.isin(rows, tied)
-    return rows[keep], r[keep], tied
+    num_rows = scores.shape[0]
+    keys = scores[rows, cols]
+    if descending:
+        keys = -keys
+    order = np.lexsort((keys, rows))  # each row's good images by key
+    rows, keys = rows[order], keys[order]
+    good_ptr = np.searchsorted(rows, np.arange(num_rows + 1))
+    junk_ptr = np.searchsorted(junk_rows, np.arange(num_rows + 1))
+    positions = np.empty(len(rows), dtype=np.int64)
+    tied = np.zeros(num_rows, dtype=bool)
+    args = (scores, descending, junk, good_ptr, keys, junk_ptr, junk_cols)
+    for_ranges(lambda r0, r1: good_positions(*args, r0, r1, positions, tied), num_rows,
+               max(1, 2**18 // max(scores.shape[1], 1)))  # fmt: skip
+    keep = ~tied[rows]
+    return rows[keep], positions[keep], np.flatnonzero(tied)
 
 
 class RankingEvaluator:
@@ -164,7 +151,7 @@ class RankingEvaluator:
         self._ap: list[np.ndarray] = []
         self._first: list[np.ndarray] = []
         self._by_label = np.argsort(self.g_labels, kind="stable")
-        self._junk_cols = np.flatnonzero(self.g_labels == -1)
+        self._junk = self.g_labels == -1
         self.full_sorts = 0
 
     def _pairs(self, query_labels, query_cams):
@@ -185,7 +172,7 @@ class RankingEvaluator:
     def add(self, scores: np.ndarray, query_labels, query_cams) -> None:
         """Evaluate one block of queries.
 
-        The positions are those of ``np.argsort`` of each row (see :func:`_sorted_positions`
+        The positions are those of ``np.argsort`` of each row (see :func:`_counted_positions`
         for how they are found without it); rows without a good image are not ranked.
 
         Args:
@@ -195,18 +182,11 @@ class RankingEvaluator:
         scores = np.asarray(scores)
         query_labels, query_cams = np.asarray(query_labels), np.asarray(query_cams)
         rows, cols, junk_rows, junk_cols = self._pairs(query_labels, query_cams)
-        live = np.unique(rows)  # the queries with a good image
-        if np.issubdtype(scores.dtype, np.floating):
-            keys = scores[live]  # a copy
-            if self.descending:
-                np.negative(keys, out=keys)
-            keys[:, self._junk_cols] = np.nan  # junk: NaN, sorted last, never counted
-            in_live = np.isin(junk_rows, live)
-            keys[np.searchsorted(live, junk_rows[in_live]), junk_cols[in_live]] = np.nan
-            rows, r, tied = _sorted_positions(keys, np.searchsorted(live, rows), cols)
-            rows, tied = live[rows], live[tied]
-        else:  # no NaN to mark junk with: every row by the full sort
-            rows, r, tied = rows[:0], rows[:0], live
+        if scores.dtype in (np.float32, np.float64):
+            junk = (rows, cols, junk_rows, junk_cols)
+            rows, r, tied = _counted_positions(scores, self.descending, self._junk, *junk)
+        else:  # other types: every row by the full sort
+            rows, r, tied = rows[:0], rows[:0], np.unique(rows)
         if len(tied):
             keys = -scores[tied] if self.descending else scores[tied]
             labels = (query_labels[tied], query_cams[tied], self.g_labels, self.g_cams)

@@ -33,7 +33,6 @@ Market scale). Here S comes in blocks of columns from a :class:`streid.matfile.C
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse
@@ -41,6 +40,7 @@ from tqdm import tqdm
 
 from .errors import UserError
 from .matfile import ArrayColumns, ColumnSource
+from .nearest import Nearest, distance_rows, find_nearest
 
 BLOCK = 512  # columns of S handled at a time
 QUERY_BLOCK = 128  # query rows of the final distance formed at a time
@@ -71,21 +71,6 @@ def _distance(scores: np.ndarray, row_max) -> np.ndarray:
     """O from scores S (transposed) and each row's maximum of ``2 - 2 S``, with the
     original's arithmetic: ``1.0 * (2.0 - 2 S) / max``."""
     return 1.0 * (2.0 - 2 * scores) / row_max
-
-
-def _distance_rows(block_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows j0..j1 of O from ``block_t`` = S[:, j0:j1].T, and each row's maximum of
-    ``2 - 2 S``.
-
-    The original's ``1.0 * (2.0 - 2 S) / max`` in one array: ``-2 S + 2.0`` is ``2.0 - 2 S``
-    to the bit (IEEE defines ``a - b`` as ``a + (-b)``, and doubling is exact), and
-    ``1.0 *`` changes no value.
-    """
-    dist = np.multiply(block_t, -2)
-    dist += 2.0
-    row_max = dist.max(axis=1)
-    dist /= row_max[:, None]
-    return dist, row_max
 
 
 def _reciprocal(ranks: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -160,70 +145,6 @@ def _query_expansion(v, initial_rank: np.ndarray, k2: int):
     return total
 
 
-@dataclass
-class Nearest:
-    """What pass 1 keeps of O.
-
-    Attributes:
-        initial_rank: (N, k1 + 1) the nearest of each row, in the original's order.
-        row_max: (N,) each row's maximum of ``2 - 2 S``, its divisor.
-        cached: (N, M) indices of each row's M smallest entries (in no order), and
-        values: (N, M) those entries of O.
-    """
-
-    initial_rank: np.ndarray
-    row_max: np.ndarray
-    cached: np.ndarray
-    values: np.ndarray
-
-
-def _nearest_rows(rows: np.ndarray, k1: int, cache: int):
-    """The k1 + 1 nearest of each row of O, in the original's order, and its ``cache``
-    smallest entries.
-
-    ``np.argpartition(rows, range(1, k1 + 1))[:, :k1 + 1]`` puts the k1 + 1 smallest first,
-    in ascending order; where they are distinct, and distinct from the next one, that is the
-    only possible answer, found here from the cached smallest entries. A row with a tie among
-    them is given to the original's call, which decides the tie as it always did.
-    """
-    n = rows.shape[1]
-    if cache >= n:  # too few columns to look past the k1 + 1 nearest: the original's call
-        return np.argpartition(rows, range(1, k1 + 1), axis=1)[:, : k1 + 1], None, None
-    cached = np.argpartition(rows, cache - 1, axis=1)[:, :cache]
-    values = np.take_along_axis(rows, cached, axis=1)
-    order = np.argsort(values, axis=1, kind="stable")[:, : k1 + 2]
-    smallest = np.take_along_axis(values, order, axis=1)
-    initial = np.take_along_axis(cached, order[:, : k1 + 1], axis=1)
-    tied = (smallest[:, 1:] == smallest[:, :-1]).any(axis=1)
-    if tied.any():
-        initial[tied] = np.argpartition(rows[tied], range(1, k1 + 1), axis=1)[:, : k1 + 1]
-    return initial, cached, values
-
-
-def _nearest(columns: ColumnSource, k1: int, blocks, cache: int, bar) -> Nearest:
-    """Pass 1 over S: the k1 + 1 nearest of every row of O, and what V will need of O."""
-    num = columns.shape[0]
-    cache = max(cache, k1 + 2)
-    initial_rank = np.empty((num, k1 + 1), dtype=np.int64)
-    row_max = np.empty(num, dtype=columns.dtype)
-    width = min(cache, num)
-    cached = np.empty((num, width), dtype=np.int64)
-    values = np.empty((num, width), dtype=columns.dtype)
-    for j0, j1 in blocks:
-        block_t = columns.columns_t(j0, j1)
-        finite = np.isfinite(block_t).all(axis=1)
-        if not finite.all():
-            column = j0 + int(np.argmin(finite))
-            raise UserError(f"the score matrix holds NaN or inf values (column {column})")
-        rows, row_max[j0:j1] = _distance_rows(block_t)
-        initial_rank[j0:j1], c, v = _nearest_rows(rows, k1, cache)
-        if c is None:  # every column is a neighbour: the rows themselves are the cache
-            c, v = np.broadcast_to(np.arange(num), rows.shape), rows
-        cached[j0:j1], values[j0:j1] = c, v
-        bar.update()
-    return Nearest(initial_rank, row_max, cached, values)
-
-
 def _weights(columns: ColumnSource, nearest: Nearest, indptr, indices):
     """V on the expansion sets: ``exp(-O)`` normalised per row, as the original. O comes from
     pass 1's cache, or, for the few members beyond it, from ``columns.entries``."""
@@ -289,7 +210,7 @@ def rerank_blocks(
         v = k_reciprocal_weights(columns, k1, k2, block, cache, bar)
         v_gallery = v[query_num:].tocsc()  # for each column c, the gallery rows j with V[j, c]
         for q0, q1 in queries:
-            rows, _ = _distance_rows(columns.columns_t(q0, q1))
+            rows, _ = distance_rows(columns.columns_t(q0, q1))
             m = jaccard_min_sums(v[q0:q1], v_gallery, num - query_num)
             jaccard = 1 - m / (2.0 - m)  # float32, as the original's jaccard_dist
             bar.update()
@@ -309,7 +230,7 @@ def k_reciprocal_weights(
     num = _square(columns)
     blocks = [(j, min(j + block, num)) for j in range(0, num, block)]
     bar = bar if bar is not None else tqdm(disable=True)
-    nearest = _nearest(columns, k1, blocks, cache, bar)
+    nearest = find_nearest(columns, k1, blocks, cache, bar)
     members = [_expansion_sets(nearest.initial_rank, k1, np.arange(j0, j1)) for j0, j1 in blocks]
     indptr, indices = _csr(members, num)
     v = _weights(columns, nearest, indptr, indices)
