@@ -1,9 +1,9 @@
-# st-reid: make venv | make test | make bench | make demo | make mutate
+# st-reid: make venv | make test | make bench | make demo | make mutate | make mutate-kernels
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test lint bench demo mutate clean
+.PHONY: venv test lint bench demo mutate mutate-kernels clean
 
 venv: $(VENV)/.installed
 
@@ -39,6 +39,11 @@ mutate: venv
 	$(VENV)/bin/mutmut results
 	@$(VENV)/bin/mutmut results --all true | awk -F': ' '{n[$$NF]++; t++} \
 		END {for (k in n) printf "%s: %d\n", k, n[k]; printf "score: %.1f%% killed of %d\n", 100 * n["killed"] / t, t}'
+
+# The compiled kernels (streid/kernels.py), which mutmut does not mutate: planted bugs, one at a
+# time, in a copy of the repository (tests/kernel_mutants.py).
+mutate-kernels: venv
+	$(PY) -m tests.kernel_mutants
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mutants

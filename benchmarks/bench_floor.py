@@ -9,32 +9,40 @@ the products with NumPy's BLAS, in blocks of queries, and one float32 ``torch.ex
 (torch's CPU ops use every core). A step's time is the wall time of the whole process a user
 runs (``python evaluate_st.py``, ``python evaluate_rerank.py --from_features``), on the real
 names with simulated 512-d features; the ratio step / floor is what to compare across
-machines. Step 6's floor counts the N x N products of [query; gallery] once.
+machines. Step 6's floor counts the N x N products of [query; gallery] once; with
+``--rerank`` step 6.1 (``gen_rerank_all_scores_mat.py``, which also writes the N x N file)
+is timed at Market-1501 scale against the same floor.
+
+The floor is measured in a process of its own, started as the steps are, with the same
+BLAS settings (``OPENBLAS_THREAD_TIMEOUT``, which ``streid`` sets for the steps before NumPy
+loads): OpenBLAS's threads would otherwise spin after each product on the cores the
+``exp`` needs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from benchmarks.common import run_process
 from benchmarks.simulate import real_feature_set, real_histograms, write_run
+from streid.artifacts import FEATURES_FILE
 from streid.datasets import MARKET, MSMT17
-from streid.fusion import normalize_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = 1024  # query rows per product: (1024 x 82,161) float32 is 0.34 GB
 
 
-def floor_seconds(rows: np.ndarray, columns: np.ndarray) -> tuple[float, float]:
+def floor_seconds(rows, columns) -> tuple[float, float]:
     """(matmul seconds, exp seconds) of every row x column similarity and one float32 exp
     of each, block by block."""
+    import torch  # only in the floor's own process
+
     matmul = exp = 0.0
     for r0 in range(0, len(rows), BLOCK):
         start = time.perf_counter()
@@ -45,36 +53,76 @@ def floor_seconds(rows: np.ndarray, columns: np.ndarray) -> tuple[float, float]:
     return matmul, exp
 
 
-def compare(title: str, spec, rerank: bool) -> None:
-    features = real_feature_set(spec, dim=512, seed=1)
+def measure_floor(run: Path, everyone: bool) -> None:
+    """The floor of the run's features (``--floor``), printed as ``matmul exp`` seconds."""
+    import numpy as np
+
+    from streid.fusion import normalize_rows
+    from streid.interchange import load_features
+
+    features = load_features(run / FEATURES_FILE)
     query = normalize_rows(features.query.features.astype(np.float32))
     gallery = normalize_rows(features.gallery.features.astype(np.float32))
-    print(f"\n{title}: {len(query):,} queries x {len(gallery):,} gallery, 512-d")
+    if everyone:
+        query = gallery = np.concatenate([query, gallery])
+    print(*floor_seconds(query, gallery))
+
+
+def environment() -> dict:
+    """The steps' environment, with the BLAS setting streid gives them (see the docstring)."""
+    return {"OPENBLAS_THREAD_TIMEOUT": "4", **os.environ}
+
+
+def floor_of(run: Path, everyone: bool) -> tuple[float, float]:
+    command = [sys.executable, "-m", "benchmarks.bench_floor", "--floor", str(run)]
+    command += ["--everyone"] if everyone else []
+    done = subprocess.run(command, cwd=ROOT, env=environment(), capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    matmul, exp = map(float, done.stdout.split())
+    return matmul, exp
+
+
+def compare(title: str, spec, rerank: bool) -> None:
+    features = real_feature_set(spec, dim=512, seed=1)
+    nq, ng = len(features.query), len(features.gallery)
+    print(f"\n{title}: {nq:,} queries x {ng:,} gallery, 512-d", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        write_run(Path(tmp), features, real_histograms(spec), "bench", spec.interval, spec.smooth)
+        run = write_run(Path(tmp), features, real_histograms(spec), "bench", spec.interval,
+                        spec.smooth)  # fmt: skip
         del features
-        runs = [("5, evaluate_st.py", ["evaluate_st.py"], (query, gallery))]
+        runs = [("5, evaluate_st.py", ["evaluate_st.py"], False)]
         if rerank:
-            everyone = np.concatenate([query, gallery])
-            label = "6, evaluate_rerank.py --from_features"
-            runs.append((label, ["evaluate_rerank.py", "--from_features"], (everyone, everyone)))
-        for label, script, (rows, columns) in runs:
+            runs.append(("6, evaluate_rerank.py --from_features",
+                         ["evaluate_rerank.py", "--from_features"], True))  # fmt: skip
+            if spec is MARKET:  # MSMT17's N x N file would take 35 GB
+                runs.append(("6.1, gen_rerank_all_scores_mat.py (and its file)",
+                             ["gen_rerank_all_scores_mat.py"], True))  # fmt: skip
+        for label, script, everyone in runs:
             command = [sys.executable, str(ROOT / script[0]), *script[1:], "--name", "bench"]
-            wall, rss, _ = run_process(command, tmp)
-            matmul, exp = floor_seconds(rows, columns)
+            wall, rss, lines = run_process(command, tmp, env=environment())
+            matmul, exp = floor_of(run, everyone)
             floor = matmul + exp
             print(
                 f"step {label}: {wall:.1f} s (peak {rss:.2f} GB); floor {floor:.1f} s "
-                f"(matmul {matmul:.1f} s + exp {exp:.1f} s); ratio {wall / floor:.2f}x"
+                f"(matmul {matmul:.1f} s + exp {exp:.1f} s); ratio {wall / floor:.2f}x\n"
+                f"    {lines[0] if 'top1' in lines[0] else lines[-1]}",
+                flush=True,
             )
+            (run / "all_scores.mat").unlink(missing_ok=True)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rerank", action="store_true", help="step 6 from the features too")
     parser.add_argument("--skip_msmt17", action="store_true", help="Market-1501 only")
+    parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)  # the floor's process
+    parser.add_argument("--everyone", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    print(f"torch threads {torch.get_num_threads()}")
+    if args.floor:
+        measure_floor(args.floor, args.everyone)
+        return 0
+    blas = environment()["OPENBLAS_THREAD_TIMEOUT"]
+    print(f"cores {len(os.sched_getaffinity(0))}, OPENBLAS_THREAD_TIMEOUT {blas}")
     compare("Market-1501", MARKET, args.rerank)
     if not args.skip_msmt17:
         compare("MSMT17", MSMT17, args.rerank)

@@ -180,12 +180,10 @@ def nearest_rows(block_t, tile_max, width, row_min, two, k1, row_max, initial, c
                     if row[j] >= threshold:
                         kept_s[count], kept_j[count] = row[j], j
                         count += 1
-        order = np.argsort(-kept_s[:count])[:size]
+        order = np.argsort(-kept_s[:count])[:size]  # the largest scores first
         peak = -two * row_min[i] + two  # the largest 2 - 2 S, with the original's operations
-        dist = (-two * kept_s[order] + two) / peak
+        dist = (-two * kept_s[order] + two) / peak  # ascending, as O does not grow with S
         row_max[i] = peak
         cached[i], values[i] = kept_j[order], dist
-        ranked = np.argsort(dist, kind="mergesort")
-        initial[i] = kept_j[order[ranked[: k1 + 1]]]
-        nearest = dist[ranked[: k1 + 2]]
-        tied[i] = (nearest[1:] == nearest[:-1]).any()
+        initial[i] = kept_j[order[: k1 + 1]]
+        tied[i] = (dist[1 : k1 + 2] == dist[: k1 + 1]).any()
