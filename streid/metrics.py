@@ -183,8 +183,8 @@ class RankingEvaluator:
         query_labels, query_cams = np.asarray(query_labels), np.asarray(query_cams)
         rows, cols, junk_rows, junk_cols = self._pairs(query_labels, query_cams)
         if scores.dtype in (np.float32, np.float64):
-            junk = (rows, cols, junk_rows, junk_cols)
-            rows, r, tied = _counted_positions(scores, self.descending, self._junk, *junk)
+            pairs = (rows, cols, junk_rows, junk_cols)
+            rows, r, tied = _counted_positions(scores, self.descending, self._junk, *pairs)
         else:  # other types: every row by the full sort
             rows, r, tied = rows[:0], rows[:0], np.unique(rows)
         if len(tied):

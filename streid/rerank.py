@@ -20,9 +20,10 @@ Market scale). Here S comes in blocks of columns from a :class:`streid.matfile.C
 (``all_scores.mat`` read from disk, or the scores computed from the features,
 :mod:`streid.all_scores`), and is passed over once:
 
-- pass 1 keeps, per row of O, its maximum and its ``CACHE`` smallest entries, from which the
-  k1 + 1 nearest follow in the original's order (rows where a tie makes that order depend on
-  ``np.argpartition``'s own order are given to the original's call);
+- pass 1 (:mod:`streid.nearest`) keeps, per row of O, its maximum and its ``CACHE``
+  smallest entries, from which the k1 + 1 nearest follow in the original's order (rows
+  where a tie makes that order depend on ``np.argpartition``'s own order are given to the
+  original's call);
 - V needs O only on the expansion sets; the few entries beyond a row's cached ones are read
   (or recomputed) one by one;
 - V is sparse (a few hundred non-zeros per row), and the final distances are formed for one
