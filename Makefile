@@ -28,9 +28,9 @@ bench: venv
 demo: venv
 	$(PY) demo.py
 
-# Mutation testing of the faithful computations (st_model, evaluation, rerank, datasets) and of
-# step 4 without labels (label_free, same_person) with the fast tests; configured in
-# pyproject.toml ([tool.mutmut]).
+# Mutation testing of the faithful computations (st_model, metrics, evaluation, rerank, nearest,
+# datasets) and of step 4 without labels (label_free, same_person) with the fast tests;
+# configured in pyproject.toml ([tool.mutmut]).
 # Lists the surviving mutants (`mutmut show NAME` shows one) and prints the score. One thread
 # per worker: mutmut limits CPU time, and idle OpenMP threads spinning in torch would use it up.
 mutate: venv

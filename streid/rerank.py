@@ -42,6 +42,7 @@ from tqdm import tqdm
 from .errors import UserError
 from .matfile import ArrayColumns, ColumnSource
 from .nearest import Nearest, distance_rows, find_nearest
+from .parallel import for_ranges
 
 BLOCK = 512  # columns of S handled at a time
 QUERY_BLOCK = 128  # query rows of the final distance formed at a time
@@ -165,11 +166,21 @@ def _weights(columns: ColumnSource, nearest: Nearest, indptr, indices):
         scores = columns.entries(indices[miss], row[miss]).astype(o.dtype, copy=False)
         o[miss] = _distance(scores, nearest.row_max[row[miss]])
     weight = np.exp(-o)
-    # np.sum per row, as the original, for bit-identical weights.
-    pieces = np.split(weight, indptr[1:-1])
-    sums = np.array([np.sum(piece) for piece in pieces], dtype=weight.dtype)
+    sums = row_sums(weight, indptr)
     data = (1.0 * weight / sums[row]).astype(np.float32)  # V is float32, as the original
     return scipy.sparse.csr_matrix((data, indices, indptr), shape=(num, num))
+
+
+def row_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """``np.sum`` of each row ``values[indptr[i]:indptr[i + 1]]``, to the bit, as the
+    original sums each row: the rows of one length are stacked and summed along their
+    length, which NumPy adds as it adds one row (pairwise, in the row's order)."""
+    lengths = np.diff(indptr)
+    sums = np.empty(len(lengths), dtype=values.dtype)
+    for length in np.unique(lengths):
+        rows = np.flatnonzero(lengths == length)
+        sums[rows] = values[indptr[rows][:, None] + np.arange(length)].sum(axis=1)
+    return sums
 
 
 def rerank_blocks(
@@ -211,11 +222,24 @@ def rerank_blocks(
         v = k_reciprocal_weights(columns, k1, k2, block, cache, bar)
         v_gallery = v[query_num:].tocsc()  # for each column c, the gallery rows j with V[j, c]
         for q0, q1 in queries:
-            rows, _ = distance_rows(columns.columns_t(q0, q1))
             m = jaccard_min_sums(v[q0:q1], v_gallery, num - query_num)
-            jaccard = 1 - m / (2.0 - m)  # float32, as the original's jaccard_dist
+            final = _final_distances(columns.columns_t(q0, q1), m, query_num, lambda_value)
             bar.update()
-            yield q0, q1, jaccard * (1 - lambda_value) + rows[:, query_num:] * lambda_value
+            yield q0, q1, final
+
+
+def _final_distances(block_t: np.ndarray, m: np.ndarray, query_num: int, lambda_value: float):
+    """``(1 - lambda) jaccard + lambda O`` of a block of queries, from their columns of S
+    (``block_t``) and the sums of minima ``m``, with the original's operations, in threads."""
+    final = np.empty(m.shape, dtype=np.result_type(m, block_t))
+
+    def rows(r0: int, r1: int) -> None:
+        dist, _ = distance_rows(block_t[r0:r1])
+        jaccard = 1 - m[r0:r1] / (2.0 - m[r0:r1])  # float32, as the original's jaccard_dist
+        final[r0:r1] = jaccard * (1 - lambda_value) + dist[:, query_num:] * lambda_value
+
+    for_ranges(rows, len(m), 16)
+    return final
 
 
 def k_reciprocal_weights(
@@ -232,7 +256,13 @@ def k_reciprocal_weights(
     blocks = [(j, min(j + block, num)) for j in range(0, num, block)]
     bar = bar if bar is not None else tqdm(disable=True)
     nearest = find_nearest(columns, k1, blocks, cache, bar)
-    members = [_expansion_sets(nearest.initial_rank, k1, np.arange(j0, j1)) for j0, j1 in blocks]
+    members = [None] * len(blocks)
+
+    def expand(b0: int, b1: int) -> None:
+        for b in range(b0, b1):
+            members[b] = _expansion_sets(nearest.initial_rank, k1, np.arange(*blocks[b]))
+
+    for_ranges(expand, len(blocks), 1)
     indptr, indices = _csr(members, num)
     v = _weights(columns, nearest, indptr, indices)
     if k2 != 1:

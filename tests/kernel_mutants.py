@@ -32,7 +32,7 @@ MUTANTS = [
     ("inside = (bins < num_bins)", "inside = (bins <= num_bins)"),
     ("& (col_s[j] == session)", "& (col_s[j] >= session)"),
     ("index[j] = base + np.int32(bins) if", "index[j] = base + np.int32(bins) + 1 if"),
-    ("out[j] = one / (one + lam0 * expo[j]) / denom[j]", "out[j] = one / (one + expo[j]) / denom[j]"),
+    ("one / (one + lam0 * expo[j]) / denom[j]", "one / (one + expo[j]) / denom[j]"),
     ("if key <= worst and not junk[j]:", "if key < worst and not junk[j]:"),
     ("if key <= worst and not junk[j]:", "if key <= worst:"),
     ('below[np.searchsorted(goods, key, side="right")] += 1',

@@ -18,6 +18,7 @@ from streid.errors import UserError
 from streid.fusion import Fusion, compiled, joint_block, pair_index, stream_scores
 from streid.interchange import Split
 from streid.metrics import _counted_positions, _full_sort_positions, good_and_junk
+from streid.rerank import row_sums
 from streid.st_model import SpatialTemporalModel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -309,3 +310,17 @@ def test_openblas_threads_rest_between_products_unless_told_otherwise(setting, e
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True,
                           text=True, check=True)  # fmt: skip
     assert done.stdout.strip() == expected
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_sums_are_numpys_sum_of_each_row(dtype):
+    # Rows of 0 to 300 values: NumPy sums up to 8 values in a row one by one, then in
+    # unrolled blocks, and beyond 128 pairwise; stacked rows must be summed the same way.
+    rng = np.random.default_rng(7)
+    lengths = np.concatenate([np.arange(301), rng.integers(0, 301, 200)])
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    values = (rng.random(indptr[-1]) * 10.0 ** rng.integers(-3, 4, indptr[-1])).astype(dtype)
+    expected = [np.sum(values[a:b]) for a, b in zip(indptr[:-1], indptr[1:], strict=True)]
+    sums = row_sums(values, indptr)
+    assert sums.dtype == dtype
+    np.testing.assert_array_equal(sums, expected)
