@@ -143,40 +143,53 @@ def good_positions(scores, negate, junk, good_ptr, good_keys, junk_ptr, junk_col
 
 
 @numba.njit(**_JIT)
-def nearest_rows(block_t, tile_max, width, row_min, two, k1, row_max, initial, cached, values,
-                 tied):  # fmt: skip
+def nearest_rows(block_t, row_min, stripes, two, k1, row_max, initial, cached, values, tied,
+                 finite):  # fmt: skip
     """Step 6's pass 1 on the rows of ``block_t`` (columns of S, transposed): for each row
     of O = ``(2 - 2 S) / max``, its maximum of ``2 - 2 S``, its M smallest entries and the
     k1 + 1 nearest in order.
 
-    The M largest scores are the M smallest entries of O (O does not grow with S). The M
-    largest of the tiles' maxima are M scores, so the M-th of them is a threshold that the
-    M largest scores reach: only the tiles whose maximum reaches it are read. The O of
+    The M largest scores are the M smallest entries of O (O does not grow with S). A row is
+    cut into ``stripes`` consecutive stripes of T scores; tile t holds the t-th score of
+    each stripe, and an elementwise maximum over the stripes gives every tile's maximum. The
+    M largest of those maxima are M scores, so the M-th of them is a threshold that the M
+    largest scores reach: only the tiles whose maximum reaches it are read again. The O of
     the M kept is formed with the original's operations. A row whose k1 + 2 smallest
     entries hold a tie is marked ``tied``: the order of the nearest then depends on
     ``np.argpartition``, which decides it (as in the original).
 
     Args:
         block_t: (R, N) float32 or float64 scores S[:, j0:j1].T, N > M.
-        tile_max, width: (R, T) the maximum of each tile of ``width`` scores of a row (the
-            last one shorter).
-        row_min: (R,) each row's minimum.
+        row_min: (R,) each row's minimum (NaN for a row holding NaN).
+        stripes: how many stripes a row is cut into (the scores per tile).
         two: 2 in ``block_t``'s precision.
         k1: the method's k1 (k1 + 2 <= M).
-        row_max, initial, cached, values, tied: (R,), (R, k1 + 1), (R, M), (R, M), (R,)
-            outputs.
+        row_max, initial, cached, values, tied, finite: (R,), (R, k1 + 1), (R, M), (R, M),
+            (R,), (R,) outputs; ``finite`` is False for a row holding NaN or inf (nothing
+            else of it is then meaningful).
     """
     size = cached.shape[1]
-    num, tiles = block_t.shape[1], tile_max.shape[1]
+    num = block_t.shape[1]
+    tiles = -(-num // stripes)
+    whole = num // tiles * tiles  # the last stripe may be shorter
+    maxima = np.empty(tiles, block_t.dtype)
     kept_s = np.empty(num, block_t.dtype)
     kept_j = np.empty(num, np.int64)
     for i in range(block_t.shape[0]):
-        row, maxima = block_t[i], tile_max[i]
+        row = block_t[i]
+        maxima[:] = row[:tiles]
+        for start in range(tiles, whole, tiles):  # NaN, where there is one, is kept
+            np.maximum(row[start : start + tiles], maxima, maxima)
+        for j in range(whole, num):
+            maxima[j - whole] = np.maximum(maxima[j - whole], row[j])
+        finite[i] = np.isfinite(row_min[i]) and np.isfinite(maxima).all()
+        if not finite[i]:
+            continue
         threshold = np.partition(maxima, tiles - size)[tiles - size] if tiles >= size else -np.inf
         count = 0
         for t in range(tiles):
             if maxima[t] >= threshold:
-                for j in range(t * width, min(num, (t + 1) * width)):
+                for j in range(t, num, tiles):
                     if row[j] >= threshold:
                         kept_s[count], kept_j[count] = row[j], j
                         count += 1

@@ -21,7 +21,7 @@ from .kernels import nearest_rows
 from .matfile import ColumnSource
 from .parallel import for_ranges
 
-TILE = 64  # scores per tile of the selection (a tile is read only if its maximum is high)
+STRIPES = 64  # scores per tile of the selection (a tile is read only if its maximum is high)
 
 
 def distance_rows(block_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,16 +78,12 @@ def _nearest_block(block_t: np.ndarray, j0: int, k1: int, cache: int):
     cached = np.empty((n, cache), dtype=np.int64)
     values = np.empty((n, cache), dtype=block_t.dtype)
     tied, finite = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
-    out = (row_max, initial, cached, values, tied)
+    out = (row_max, initial, cached, values, tied, finite)
     two = block_t.dtype.type(2)
 
     def select(r0: int, r1: int) -> None:
-        tile_max = _tile_maxima(block_t[r0:r1], TILE)
-        row_min = block_t[r0:r1].min(axis=1)  # NaN where a score is NaN
-        finite[r0:r1] = np.isfinite(row_min) & np.isfinite(tile_max.max(axis=1))
-        if finite[r0:r1].all():
-            nearest_rows(block_t[r0:r1], tile_max, TILE, row_min, two, k1,
-                         *(a[r0:r1] for a in out))  # fmt: skip
+        rows = block_t[r0:r1]
+        nearest_rows(rows, rows.min(axis=1), STRIPES, two, k1, *(a[r0:r1] for a in out))
 
     for_ranges(select, n, 16)
     _check_finite(finite, j0)
@@ -95,17 +91,6 @@ def _nearest_block(block_t: np.ndarray, j0: int, k1: int, cache: int):
         rows, _ = distance_rows(block_t[tied])
         initial[tied] = np.argpartition(rows, range(1, k1 + 1), axis=1)[:, : k1 + 1]
     return row_max, initial, cached, values
-
-
-def _tile_maxima(rows: np.ndarray, width: int) -> np.ndarray:
-    """(R, ceil(N / width)) the maximum of each tile of ``width`` entries of each row."""
-    num = rows.shape[1]
-    whole = num // width * width
-    maxima = np.empty((len(rows), -(-num // width)), dtype=rows.dtype)
-    rows[:, :whole].reshape(len(rows), -1, width).max(axis=2, out=maxima[:, : whole // width])
-    if whole < num:
-        maxima[:, -1] = rows[:, whole:].max(axis=1)
-    return maxima
 
 
 def _check_finite(finite: np.ndarray, j0: int) -> None:

@@ -44,7 +44,7 @@ from .matfile import ArrayColumns, ColumnSource
 from .nearest import Nearest, distance_rows, find_nearest
 from .parallel import for_ranges
 
-BLOCK = 512  # columns of S handled at a time
+BLOCK = 128  # columns of S handled at a time: a chunk of the scores, still in the cache
 QUERY_BLOCK = 128  # query rows of the final distance formed at a time
 CACHE = 64  # smallest entries of each row of O kept by pass 1
 

@@ -1,6 +1,6 @@
 """The compiled passes of steps 5 and 6 (streid/kernels.py) against the NumPy expressions they
 replace, bit for bit, on cases built for ties: equal times and bin edges, quantised scores,
-rows whose nearest all sit in one tile."""
+rows whose nearest all sit together."""
 
 import os
 import subprocess
@@ -230,32 +230,32 @@ def check_nearest(block_t, k1, cache):
         assert row[kept].max() <= np.delete(row, kept).min()
 
 
-@pytest.mark.parametrize("tile", [1, 3, 64])
+@pytest.mark.parametrize("stripes", [1, 3, 64])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_nearest_rows_equal_argpartition_of_o(monkeypatch, tile, dtype):
-    monkeypatch.setattr(nearest, "TILE", tile)
-    rng = np.random.default_rng(tile)
+def test_nearest_rows_equal_argpartition_of_o(monkeypatch, stripes, dtype):
+    monkeypatch.setattr(nearest, "STRIPES", stripes)  # 1: every score a tile of its own
+    rng = np.random.default_rng(stripes)
     block_t = rng.random((40, 5000)).astype(dtype)
     block_t[::4] = np.round(block_t[::4] * 50) / 50  # quantised rows: ties among the nearest
-    block_t[1, :100] += 1  # a row whose nearest all sit in the first tiles
+    block_t[1, :100] += 1  # a row whose nearest are its first 100 scores
     block_t[2] = 0.25  # a row of one value
-    block_t[3, -7:] = 2  # the largest scores in the last, shorter tile
+    block_t[3, -7:] = 2  # the largest scores in the last, shorter stripe
     check_nearest(block_t, 20, 64)
     check_nearest(block_t, 5, 9)
 
 
 @given(data=st.data())
-def test_nearest_rows_on_small_tiles_equal_argpartition(data):
+def test_nearest_rows_on_few_stripes_equal_argpartition(data):
     num = data.draw(st.integers(12, 60))
     block_t = data.draw(hnp.arrays(np.int64, (5, num), elements=st.integers(0, 6))) / 7
     k1 = data.draw(st.integers(1, 5))
     cache = data.draw(st.integers(k1 + 2, num - 1))
-    tile = nearest.TILE
+    stripes = nearest.STRIPES
     try:
-        nearest.TILE = data.draw(st.integers(1, 4))
+        nearest.STRIPES = data.draw(st.integers(1, 4))
         check_nearest(block_t.astype(np.float32), k1, cache)
     finally:
-        nearest.TILE = tile
+        nearest.STRIPES = stripes
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
