@@ -11,7 +11,8 @@ runs (``python evaluate_st.py``, ``python evaluate_rerank.py --from_features``),
 names with simulated 512-d features; the ratio step / floor is what to compare across
 machines. Step 6's floor counts the N x N products of [query; gallery] once; with
 ``--rerank`` step 6.1 (``gen_rerank_all_scores_mat.py``, which also writes the N x N file)
-is timed at Market-1501 scale against the same floor.
+is timed at Market-1501 scale against the same floor. Each step runs once on a small run
+first, so that no timed run includes numba's one-time compilation.
 
 The floor is measured in a process of its own, started as the steps are, with the same
 BLAS settings (``OPENBLAS_THREAD_TIMEOUT``, which ``streid`` sets for the steps before NumPy
@@ -33,6 +34,7 @@ from benchmarks.common import run_process
 from benchmarks.simulate import real_feature_set, real_histograms, write_run
 from streid.artifacts import FEATURES_FILE
 from streid.datasets import MARKET, MSMT17
+from streid.interchange import FeatureSet
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = 1024  # query rows per product: (1024 x 82,161) float32 is 0.34 GB
@@ -82,6 +84,19 @@ def floor_of(run: Path, everyone: bool) -> tuple[float, float]:
     return matmul, exp
 
 
+def warm_up() -> None:
+    """Each step once on a small run, so that numba's compiled loops are in its cache (the
+    first run after an install or a change compiles them, a few seconds, once)."""
+    features = real_feature_set(MARKET, dim=512, seed=1, num_queries=40)
+    features = FeatureSet(features.query, features.gallery[:400])
+    with tempfile.TemporaryDirectory() as tmp:
+        write_run(Path(tmp), features, real_histograms(MARKET), "warm")
+        for script in (["evaluate_st.py"], ["evaluate_rerank.py", "--from_features"],
+                       ["gen_rerank_all_scores_mat.py"]):  # fmt: skip
+            command = [sys.executable, str(ROOT / script[0]), *script[1:], "--name", "warm"]
+            run_process(command, tmp, env=environment())
+
+
 def compare(title: str, spec, rerank: bool) -> None:
     features = real_feature_set(spec, dim=512, seed=1)
     nq, ng = len(features.query), len(features.gallery)
@@ -123,6 +138,7 @@ def main(argv=None):
         return 0
     blas = environment()["OPENBLAS_THREAD_TIMEOUT"]
     print(f"cores {len(os.sched_getaffinity(0))}, OPENBLAS_THREAD_TIMEOUT {blas}")
+    warm_up()
     compare("Market-1501", MARKET, args.rerank)
     if not args.skip_msmt17:
         compare("MSMT17", MSMT17, args.rerank)

@@ -49,23 +49,26 @@ def best_of(work) -> tuple[float, np.ndarray]:
 
 
 def torch_joint(similarity, query, gallery, st, fusion: Fusion):
-    """The joint score with torch's CPU ops: streid/device_scores.py's operations, for a
-    block of queries against a gallery."""
-    tensor = lambda values: torch.from_numpy(np.ascontiguousarray(values))  # noqa: E731
-    q_cams, g_cams = tensor(query.cams - 1)[:, None], tensor(gallery.cams - 1)[None, :]
-    q_frames, g_frames = tensor(query.frames)[:, None], tensor(gallery.frames)[None, :]
-    q_later = q_frames > g_frames
+    """The joint score with torch's CPU ops, as the kernel computes it: float64 times (the
+    bin is ``int(gap / interval)``), int32 cameras and indices."""
+
+    def tensor(values, dtype):
+        return torch.from_numpy(np.ascontiguousarray(values, dtype=dtype))
+
+    q_cams, g_cams = tensor(query.cams - 1, np.int32)[:, None], tensor(gallery.cams - 1, np.int32)
+    q_times, g_times = tensor(query.frames, np.float64)[:, None], tensor(gallery.frames, np.float64)
+    q_later = q_times > g_times
     later = torch.where(q_later, q_cams, g_cams)
     earlier = torch.where(q_later, g_cams, q_cams)
-    bins = (q_frames - g_frames).abs() // int(st.interval)
-    index = (later * st.num_cameras + earlier) * st.num_bins + bins
+    bins = (q_times - g_times).abs_().div_(float(st.interval))
     inside = bins < st.num_bins
     if query.sessions is not None:
-        inside &= tensor(query.sessions)[:, None] == tensor(gallery.sessions)[None, :]
-    index = torch.where(inside, index, st.table.size - 1)
-    denominator = tensor(st.st_denominator(fusion.lambda1, fusion.gamma1))
+        inside &= tensor(query.sessions, np.int32)[:, None] == tensor(gallery.sessions, np.int32)
+    index = (later * st.num_cameras + earlier) * st.num_bins + bins.to(torch.int32)
+    index = torch.where(inside, index, st.table.size - 1).long()  # torch.take's fastest
+    denominator = tensor(st.st_denominator(fusion.lambda1, fusion.gamma1), np.float64)
     visual = visual_factor(torch.from_numpy(similarity), fusion, exp=torch.exp)
-    return visual / denominator[index]
+    return visual / torch.take(denominator, index)
 
 
 def ways(similarity, query, gallery, st, transpose):
