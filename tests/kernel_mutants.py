@@ -33,6 +33,7 @@ MUTANTS = [
     ("& (col_s[j] == session)", "& (col_s[j] >= session)"),
     ("index[j] = base + np.int32(bins) if", "index[j] = base + np.int32(bins) + 1 if"),
     ("one / (one + lam0 * expo[j]) / denom[j]", "one / (one + expo[j]) / denom[j]"),
+    ("copy[i, j - c0] = expo[i, j]", "copy[i, j - c0] = expo[i, c0]"),
     ("if key <= worst and not junk[j]:", "if key < worst and not junk[j]:"),
     ("if key <= worst and not junk[j]:", "if key <= worst:"),
     ('below[np.searchsorted(goods, key, side="right")] += 1',
