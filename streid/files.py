@@ -16,6 +16,7 @@ import fcntl
 import os
 import re
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -118,6 +119,9 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> int:
     return removed
 
 
+_STOPS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what stops a step (streid.cli)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str = ""):
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -135,11 +139,19 @@ def atomic_output(path: str | os.PathLike, suffix: str = ""):
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path.parent)
         prefix, suffix = temporary_affixes(path, suffix)
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     except OSError as err:
         raise UserError(f"cannot write {path}: {describe(err)}") from None
-    os.close(fd)
+    # Ctrl-C, SIGTERM and SIGHUP wait from the temporary file's creation until the block
+    # that removes it is entered: a stop between the two left the file behind.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    except OSError as err:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise UserError(f"cannot write {path}: {describe(err)}") from None
     with removed_on_failure(Path(tmp), path):
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        os.close(fd)
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp, path)

@@ -197,3 +197,22 @@ def test_a_missing_run_names_the_folder_it_was_looked_for_in(tmp_path, monkeypat
     assert str(err.value).startswith(
         f"model/mine/ does not exist (runs are looked for in the current folder, {tmp_path}/)"
     )
+
+
+def test_a_stop_as_the_temporary_file_is_made_leaves_none(tmp_path, monkeypatch):
+    # SIGTERM delivered just after mkstemp made the file, before the block that removes it
+    # on a stop: it waits until that block is entered, which then removes the file.
+    from streid.cli import Interrupted, _stop_signals_interrupt
+
+    make = files.tempfile.mkstemp
+
+    def make_then_stop(**kwargs):
+        made = make(**kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return made
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", make_then_stop)
+    with _stop_signals_interrupt(), pytest.raises(Interrupted):
+        with files.atomic_output(tmp_path / "a.csv") as tmp:
+            tmp.write_text("never")
+    assert list(tmp_path.iterdir()) == []
