@@ -56,10 +56,10 @@ class Nearest:
     values: np.ndarray
 
 
-def _nearest_block(block_t: np.ndarray, j0: int, k1: int, cache: int):
-    """Pass 1 on rows j0.. of O, from ``block_t`` = S[:, j0:j1].T: each row's maximum of
-    ``2 - 2 S``, the k1 + 1 nearest in the original's order, and its ``cache`` smallest
-    entries (indices, values).
+def _nearest_block(block_t: np.ndarray, j0: int, k1: int, row_max, initial, cached, values):
+    """Pass 1 on rows j0.. of O, from ``block_t`` = S[:, j0:j1].T: writes each row's maximum
+    of ``2 - 2 S`` (``row_max``), its k1 + 1 nearest in the original's order (``initial``)
+    and its M smallest entries (``cached`` indices, ``values``), M = ``cached.shape[1]``.
 
     ``np.argpartition(rows, range(1, k1 + 1))[:, :k1 + 1]`` puts the k1 + 1 smallest first,
     in ascending order; where they are distinct, and distinct from the next one, that is the
@@ -68,15 +68,12 @@ def _nearest_block(block_t: np.ndarray, j0: int, k1: int, cache: int):
     the tie as it always did.
     """
     n, num = block_t.shape
-    if cache >= num:  # too few columns to look past the k1 + 1 nearest: the original's call
-        _check_finite(np.isfinite(block_t).all(axis=1), j0)
-        rows, row_max = distance_rows(block_t)
-        initial = np.argpartition(rows, range(1, k1 + 1), axis=1)[:, : k1 + 1]
-        return row_max, initial, np.broadcast_to(np.arange(num), rows.shape), rows
-    row_max = np.empty(n, dtype=block_t.dtype)
-    initial = np.empty((n, k1 + 1), dtype=np.int64)
-    cached = np.empty((n, cache), dtype=np.int64)
-    values = np.empty((n, cache), dtype=block_t.dtype)
+    if cached.shape[1] >= num:  # too few columns to look past the k1 + 1 nearest:
+        _check_finite(np.isfinite(block_t).all(axis=1), j0)  # the original's call
+        values[:], row_max[:] = distance_rows(block_t)
+        initial[:] = np.argpartition(values, range(1, k1 + 1), axis=1)[:, : k1 + 1]
+        cached[:] = np.arange(num)
+        return
     tied, finite = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
     out = (row_max, initial, cached, values, tied, finite)
     two = block_t.dtype.type(2)
@@ -90,7 +87,6 @@ def _nearest_block(block_t: np.ndarray, j0: int, k1: int, cache: int):
     if tied.any():
         rows, _ = distance_rows(block_t[tied])
         initial[tied] = np.argpartition(rows, range(1, k1 + 1), axis=1)[:, : k1 + 1]
-    return row_max, initial, cached, values
 
 
 def _check_finite(finite: np.ndarray, j0: int) -> None:
@@ -108,8 +104,8 @@ def find_nearest(columns: ColumnSource, k1: int, blocks, cache: int, bar) -> Nea
     row_max = np.empty(num, dtype=columns.dtype)
     cached = np.empty((num, cache), dtype=np.int64)
     values = np.empty((num, cache), dtype=columns.dtype)
-    for j0, j1 in blocks:
-        found = _nearest_block(columns.columns_t(j0, j1), j0, k1, cache)
-        row_max[j0:j1], initial_rank[j0:j1], cached[j0:j1], values[j0:j1] = found
+    for j0, j1 in blocks:  # each block writes its rows of the outputs
+        rows = (row_max[j0:j1], initial_rank[j0:j1], cached[j0:j1], values[j0:j1])
+        _nearest_block(columns.columns_t(j0, j1), j0, k1, *rows)
         bar.update()
     return Nearest(initial_rank, row_max, cached, values)

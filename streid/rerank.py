@@ -258,9 +258,8 @@ def k_reciprocal_weights(
     nearest = find_nearest(columns, k1, blocks, cache, bar)
     members = [None] * len(blocks)
 
-    def expand(b0: int, b1: int) -> None:
-        for b in range(b0, b1):
-            members[b] = _expansion_sets(nearest.initial_rank, k1, np.arange(*blocks[b]))
+    def expand(b: int, _: int) -> None:  # block b
+        members[b] = _expansion_sets(nearest.initial_rank, k1, np.arange(*blocks[b]))
 
     for_ranges(expand, len(blocks), 1)
     indptr, indices = _csr(members, num)
