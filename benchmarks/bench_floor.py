@@ -15,16 +15,16 @@ is timed at Market-1501 scale against the same floor. Each step runs once on a s
 first, so that no timed run includes numba's one-time compilation.
 
 The floor is measured in a process of its own, started as the steps are, with the same
-BLAS settings (``OPENBLAS_THREAD_TIMEOUT``, which ``streid`` sets for the steps before NumPy
-loads): OpenBLAS's threads would otherwise spin after each product on the cores the
-``exp`` needs.
+BLAS settings: ``OPENBLAS_THREAD_TIMEOUT``, which importing ``streid`` sets in this process's
+environment before NumPy loads, and which every process started from here inherits
+(OpenBLAS's threads would otherwise spin after each product on the cores the ``exp``
+needs).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -70,17 +70,12 @@ def measure_floor(run: Path, everyone: bool) -> None:
     print(*floor_seconds(query, gallery))
 
 
-def environment() -> dict:
-    """The steps' environment, with the BLAS setting streid gives them (see the docstring)."""
-    return {"OPENBLAS_THREAD_TIMEOUT": "4", **os.environ}
-
-
 def floor_of(run: Path, everyone: bool) -> tuple[float, float]:
+    """(matmul seconds, exp seconds) of the run's floor, measured in a process of its own."""
     command = [sys.executable, "-m", "benchmarks.bench_floor", "--floor", str(run)]
     command += ["--everyone"] if everyone else []
-    done = subprocess.run(command, cwd=ROOT, env=environment(), capture_output=True,
-                          text=True, check=True)  # fmt: skip
-    matmul, exp = map(float, done.stdout.split())
+    _, _, lines = run_process(command, ROOT)
+    matmul, exp = map(float, lines[-1].split())
     return matmul, exp
 
 
@@ -94,7 +89,7 @@ def warm_up() -> None:
         for script in (["evaluate_st.py"], ["evaluate_rerank.py", "--from_features"],
                        ["gen_rerank_all_scores_mat.py"]):  # fmt: skip
             command = [sys.executable, str(ROOT / script[0]), *script[1:], "--name", "warm"]
-            run_process(command, tmp, env=environment())
+            run_process(command, tmp)
 
 
 def compare(title: str, spec, rerank: bool) -> None:
@@ -114,7 +109,7 @@ def compare(title: str, spec, rerank: bool) -> None:
                              ["gen_rerank_all_scores_mat.py"], True))  # fmt: skip
         for label, script, everyone in runs:
             command = [sys.executable, str(ROOT / script[0]), *script[1:], "--name", "bench"]
-            wall, rss, lines = run_process(command, tmp, env=environment())
+            wall, rss, lines = run_process(command, tmp)
             matmul, exp = floor_of(run, everyone)
             floor = matmul + exp
             print(
@@ -136,7 +131,7 @@ def main(argv=None):
     if args.floor:
         measure_floor(args.floor, args.everyone)
         return 0
-    blas = environment()["OPENBLAS_THREAD_TIMEOUT"]
+    blas = os.environ["OPENBLAS_THREAD_TIMEOUT"]  # set by importing streid, or the user's
     print(f"cores {len(os.sched_getaffinity(0))}, OPENBLAS_THREAD_TIMEOUT {blas}")
     warm_up()
     compare("Market-1501", MARKET, args.rerank)

@@ -26,20 +26,16 @@ def timed(fn, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
-def run_process(command: list[str], cwd, env=None) -> tuple[float, float, list[str]]:
-    """Run ``command`` in ``cwd`` (with the environment ``env``, or this one's); return its
-    wall seconds, its peak RSS in GB and its standard output lines.
+def run_process(command: list[str], cwd) -> tuple[float, float, list[str]]:
+    """Run ``command`` in ``cwd``; return its wall seconds, its peak RSS in GB and its
+    standard output lines.
 
     Raises:
         SystemExit: the command failed.
     """
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, *command],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
+        [sys.executable, "-c", LAUNCHER, *command], cwd=cwd, capture_output=True, text=True
     )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
