@@ -159,3 +159,20 @@ def test_ascending_distances_rank_the_other_way():
     evaluator = RankingEvaluator(np.array([1, 2, 3]), np.array([2, 2, 2]), descending=False)
     evaluator.add(np.array([[0.1, 0.2, 0.3], [0.1, 0.2, 0.3]]), [1, 3], [1, 1])
     np.testing.assert_array_equal(evaluator.result().first_good, [0, 2])
+
+
+def test_float32_features_are_scored_in_float32():
+    # Two gallery images, the true match first, whose similarities with the query are
+    # adjacent float32 numbers: the original's float32 logistic gives both the same visual
+    # factor (a tie, which np.argsort breaks for the first image); in float64 the wrong image
+    # would come first. Same camera and frame: the same spatial-temporal factor.
+    a, b = np.float32(0.99), np.float32(np.sqrt(1 - 0.99**2))
+    g_feats = np.array([[a, b, 0], [np.nextafter(a, np.float32(1)), b, 0]], np.float32)
+    query = Split(np.array([[1, 0, 0]], np.float32), np.array([1]), np.array([1]), np.array([0]))
+    gallery = Split(g_feats, np.array([1, 2]), np.array([2, 2]), np.array([500, 500]))
+    sims = normalize_rows(query.features) @ normalize_rows(g_feats).T
+    assert sims.dtype == np.float32 and sims[0, 0] < sims[0, 1]
+    st = SpatialTemporalModel(smooth_histograms(np.ones((2, 2, 10)), 2.0), 100)
+    features = FeatureSet(query, gallery)
+    assert evaluate_features(features, st, 5.0, "visual").cmc[0] == 0  # the wrong one first
+    assert evaluate_features(features, st, 5.0, "joint").cmc[0] == 1  # the tie: in order

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.io
+from tqdm import tqdm
 
 from benchmarks import reference as ref
 from benchmarks.simulate import real_feature_set, real_histograms
@@ -12,7 +13,8 @@ from streid.errors import UserError
 from streid.evaluation import evaluate
 from streid.interchange import FeatureSet
 from streid.matfile import ArrayColumns, MatColumns, write_matrix_by_columns
-from streid.rerank import re_ranking, re_ranking_columns
+from streid.nearest import find_nearest
+from streid.rerank import k_reciprocal_weights, re_ranking, re_ranking_columns
 from streid.st_model import SpatialTemporalModel, smooth_histograms
 
 
@@ -75,6 +77,8 @@ def test_the_defaults_are_the_papers(small_market):
     expected = ref.re_ranking(60, scores, 20, 6, 0.3)
     np.testing.assert_array_equal(re_ranking(60, scores), expected)
     np.testing.assert_array_equal(re_ranking_columns(ArrayColumns(scores), 60), expected)
+    v = k_reciprocal_weights(ArrayColumns(scores))  # and V alone, as step 4 --unlabeled uses it
+    assert (v != k_reciprocal_weights(ArrayColumns(scores), 20, 6)).nnz == 0
 
 
 def test_re_ranking_with_heavy_ties_and_float64_input():
@@ -128,3 +132,28 @@ def test_bad_parameters_and_scores_are_rejected():
     scores[2, 7] = np.nan
     with pytest.raises(UserError, match="NaN or inf values \\(column 7\\)"):
         re_ranking(4, scores, 3, 2)
+
+
+def test_only_the_members_beyond_the_cache_are_read_one_by_one(small_market):
+    # V needs O on each row's expansion set; pass 1 keeps each row's `cache` smallest entries
+    # of O, and exactly the members outside those are read from S one by one (S[x, i] for
+    # O[i, x]). A lookup that missed the cache would still give the right V, only slower.
+    _, _, scores = small_market
+    read = []
+
+    class Counted(ArrayColumns):
+        def entries(self, rows, cols):
+            read.extend(zip(np.asarray(rows).tolist(), np.asarray(cols).tolist(), strict=True))
+            return super().entries(rows, cols)
+
+    k1, cache = 20, 24
+    num = len(scores)
+    v = k_reciprocal_weights(Counted(scores), k1, 1, 128, cache)  # k2 = 1: V on E(i) itself
+    blocks = [(j, min(j + 128, num)) for j in range(0, num, 128)]
+    nearest = find_nearest(ArrayColumns(scores), k1, blocks, cache, tqdm(disable=True))
+    members = np.split(v.indices, v.indptr[1:-1])
+    expected = {
+        (x, i) for i in range(num) for x in np.setdiff1d(members[i], nearest.cached[i]).tolist()
+    }
+    assert 0 < len(expected) < len(v.indices) // 2  # some members beyond the cache, most in it
+    assert sorted(read) == sorted(expected)
