@@ -11,10 +11,13 @@ depending on the command line.
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import math
 import os
+import signal
 import sys
+import threading
 
 
 class UserError(Exception):
@@ -32,6 +35,31 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signal: str):
         super().__init__(signal)
         self.signal = signal
+
+
+# Ctrl-C, and the signals streid.cli turns into Interrupted.
+STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def stops_deferred():
+    """Ctrl-C, SIGTERM and SIGHUP that come during the block are raised as it ends (by the
+    handler they had before), never half-way through it. For a few statements that must not
+    be split: a stop handler raises in the main thread between any two, and numba's, BLAS's
+    and the pool's threads can take a signal that a mask on the main thread would hold.
+    Elsewhere than in the main thread, where Python runs no handler, the block runs as is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _: came.append(signum)) for s in STOPS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if came:
+            signal.raise_signal(came[0])  # to the handler it had, now restored
 
 
 def note(message: str) -> None:

@@ -16,13 +16,12 @@ import fcntl
 import os
 import re
 import shutil
-import signal
 import socket
 import tempfile
 import time
 from pathlib import Path
 
-from .errors import UserError, note
+from .errors import UserError, note, stops_deferred
 
 
 def missing(path: Path, folder: bool = False) -> str | None:
@@ -119,9 +118,6 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> int:
     return removed
 
 
-_STOPS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what stops a step (streid.cli)
-
-
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str = ""):
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -141,17 +137,16 @@ def atomic_output(path: str | os.PathLike, suffix: str = ""):
         prefix, suffix = temporary_affixes(path, suffix)
     except OSError as err:
         raise UserError(f"cannot write {path}: {describe(err)}") from None
-    # Ctrl-C, SIGTERM and SIGHUP wait from the temporary file's creation until the block
-    # that removes it is entered: a stop between the two left the file behind.
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
-    except OSError as err:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        raise UserError(f"cannot write {path}: {describe(err)}") from None
-    with removed_on_failure(Path(tmp), path):
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        os.close(fd)
+    with contextlib.ExitStack() as cleanup:
+        # A stop between the temporary file's creation and its cleanup left the file behind:
+        # stops wait until the cleanup is in place.
+        with stops_deferred():
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+            except OSError as err:
+                raise UserError(f"cannot write {path}: {describe(err)}") from None
+            cleanup.enter_context(removed_on_failure(Path(tmp), path))
+            os.close(fd)
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual mode
         os.replace(tmp, path)

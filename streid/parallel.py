@@ -13,6 +13,8 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from .errors import stops_deferred
+
 
 def num_threads() -> int:
     """The threads :func:`for_ranges` uses: ``OMP_NUM_THREADS``, else the usable cores."""
@@ -45,8 +47,13 @@ def for_ranges(work: Callable[[int, int], object], total: int, step: int) -> Non
         for start, stop in pieces:
             work(start, stop)
         return
-    futures = [_pool(threads).submit(work, start, stop) for start, stop in pieces]
+    futures = []
     try:
+        # A stop raised in the pool as it starts a thread, before it has noted the thread,
+        # left that thread waiting for work at exit, and the process with it: stops wait
+        # until every piece is submitted.
+        with stops_deferred():
+            futures += [_pool(threads).submit(work, start, stop) for start, stop in pieces]
         for future in futures:
             future.result()
     finally:  # Ctrl-C or an error: drop what has not started, wait for what has

@@ -6,6 +6,7 @@ import collections
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def test_a_second_step_6_1_on_one_run_is_refused(big_run, monkeypatch, capsys):
         err = run_fails(gen_rerank_all_scores_mat.main, ["--name", "run"], capsys)
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait()
+        proc.communicate(timeout=120)  # a step that hangs after its stop fails here
     assert err.startswith(
         f"error: model/run/all_scores.mat is being written by process {proc.pid} on "
     )
@@ -154,3 +155,27 @@ def test_a_write_error_names_the_file(tmp_path):
         with atomic_output(tmp_path / "out.mat"):
             raise OSError("2956800 requested and 1779662 written")  # numpy's tofile
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_stop_during_a_deferred_block_is_raised_as_it_ends(signum):
+    # Sent to the main thread and to another one (a signal may land on any thread): the block
+    # runs to its end, then the stop is raised by the handler the signal had before.
+    from streid.cli import _stop_signals_interrupt
+    from streid.errors import stops_deferred
+
+    other = threading.Thread(target=time.sleep, args=(0.5,))
+    other.start()
+    done = []
+    with _stop_signals_interrupt(), pytest.raises(KeyboardInterrupt) as stop:
+        with stops_deferred():
+            signal.pthread_kill(threading.main_thread().ident, signum)
+            signal.pthread_kill(other.ident, signum)
+            time.sleep(0.1)  # the handler has run by then
+            done.append("the block's end")
+    other.join()
+    assert done == ["the block's end"]
+    name = signal.Signals(signum).name
+    assert getattr(stop.value, "signal", "SIGINT") == name
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # each handler restored
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -304,6 +304,6 @@ def test_a_second_training_of_one_run_is_refused_while_the_first_runs(old, capsy
         line = fails([*OLD, "--overwrite"], capsys)
     finally:
         first.send_signal(signal.SIGTERM)
-        first.wait()
+        first.wait(timeout=120)  # a step that hangs after its stop fails here
     assert line.startswith(f"error: model/old/opts.json is being trained by process {first.pid} ")
     assert line.endswith(": wait for it to end, or give another --name")
