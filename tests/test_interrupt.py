@@ -1,8 +1,10 @@
-"""Stopped runs leave nothing behind: signals sent to real step processes, and full disks."""
+"""Stopped runs leave nothing behind and end: signals sent to real step processes, stops that
+come as a thread starts or a temporary file is made, and full disks."""
 
 from __future__ import annotations
 
 import collections
+import os
 import signal
 import subprocess
 import sys
@@ -179,3 +181,41 @@ def test_a_stop_during_a_deferred_block_is_raised_as_it_ends(signum):
     assert getattr(stop.value, "signal", "SIGINT") == name
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # each handler restored
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# A stop that comes as the pool starts a thread, before the pool has noted it: the process
+# used to hang at exit, waiting for a thread nobody would tell to end. The signal lands on
+# the new thread, as it may on any of a process's threads (BLAS's, numba's).
+STOPPED_AS_A_THREAD_STARTS = """
+import signal, threading, time
+from streid import parallel
+from streid.cli import _stop_signals_interrupt
+from streid.errors import Interrupted
+
+start = threading.Thread.start
+
+def start_then_stop(self):
+    start(self)
+    signal.pthread_kill(self.ident, signal.SIGTERM)
+    time.sleep(0.2)  # the main thread runs the handler by then
+
+threading.Thread.start = start_then_stop
+try:
+    with _stop_signals_interrupt():
+        parallel.for_ranges(lambda a, b: None, 4, 1)
+except Interrupted:
+    print("interrupted")
+"""
+
+
+def test_a_stop_as_a_thread_starts_still_lets_the_process_end():
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    proc = subprocess.Popen([sys.executable, "-c", STOPPED_AS_A_THREAD_STARTS], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the process did not end after its stop")
+    assert (proc.returncode, out) == (0, "interrupted\n")

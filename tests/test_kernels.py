@@ -301,44 +301,6 @@ def test_for_ranges_raises_what_a_piece_raised(monkeypatch):
         parallel.for_ranges(work, 100, 10)
 
 
-# A stop that comes as the pool starts a thread, before the pool has noted it: the process
-# used to hang at exit, waiting for a thread nobody would tell to end. The signal lands on
-# the new thread, as it may on any of a process's threads (BLAS's, numba's).
-STOPPED_AS_A_THREAD_STARTS = """
-import signal, threading, time
-from streid import parallel
-from streid.cli import _stop_signals_interrupt
-from streid.errors import Interrupted
-
-start = threading.Thread.start
-
-def start_then_stop(self):
-    start(self)
-    signal.pthread_kill(self.ident, signal.SIGTERM)
-    time.sleep(0.2)  # the main thread runs the handler by then
-
-threading.Thread.start = start_then_stop
-try:
-    with _stop_signals_interrupt():
-        parallel.for_ranges(lambda a, b: None, 4, 1)
-except Interrupted:
-    print("interrupted")
-"""
-
-
-def test_a_stop_as_a_thread_starts_still_lets_the_process_end():
-    env = {**os.environ, "OMP_NUM_THREADS": "2"}
-    proc = subprocess.Popen([sys.executable, "-c", STOPPED_AS_A_THREAD_STARTS], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        out, _ = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        pytest.fail("the process did not end after its stop")
-    assert (proc.returncode, out) == (0, "interrupted\n")
-
-
 def test_the_threads_default_to_the_usable_cores(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert parallel.num_threads() == len(os.sched_getaffinity(0))
