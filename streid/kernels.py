@@ -24,6 +24,7 @@ import numpy as np
 
 _JIT = {"nogil": True, "cache": True, "error_model": "numpy"}
 TILE = 1024  # columns per inner pass: a tile's indices and denominators stay in L1
+SKIP = 256  # entries that good_positions passes over at once where none is counted
 
 
 @numba.njit(**_JIT)
@@ -100,6 +101,22 @@ def _fuse(expo, one, lam0, denom, out):
 
 
 @numba.njit(**_JIT)
+def _any_at_most(row, t0, t1, negate, worst) -> bool:
+    """Whether a key of ``row[t0:t1]`` (``-row`` with ``negate``) is at most ``worst``: a
+    count of comparisons, which vectorises (``-x <= w`` is ``x >= -w`` in IEEE arithmetic,
+    NaN false in both)."""
+    hits = 0
+    if negate:
+        bound = -worst
+        for j in range(t0, t1):
+            hits += row[j] >= bound
+    else:
+        for j in range(t0, t1):
+            hits += row[j] <= worst
+    return hits > 0
+
+
+@numba.njit(**_JIT)
 def good_positions(scores, negate, junk, good_ptr, good_keys, junk_ptr, junk_cols, r0, r1,
                    positions, tied):  # fmt: skip
     """The 0-based position, after junk removal, of each good image in the ranking of its
@@ -133,11 +150,15 @@ def good_positions(scores, negate, junk, good_ptr, good_keys, junk_ptr, junk_col
         below = np.zeros(g1 - g0 + 1, np.int64)
         upto = np.zeros(g1 - g0 + 1, np.int64)
         row = scores[i]
-        for j in range(row.size):
-            key = -row[j] if negate else row[j]
-            if key <= worst and not junk[j]:
-                below[np.searchsorted(goods, key, side="right")] += 1
-                upto[np.searchsorted(goods, key, side="left")] += 1
+        for t0 in range(0, row.size, SKIP):
+            t1 = min(t0 + SKIP, row.size)
+            if not _any_at_most(row, t0, t1, negate, worst):
+                continue
+            for j in range(t0, t1):
+                key = -row[j] if negate else row[j]
+                if key <= worst and not junk[j]:
+                    below[np.searchsorted(goods, key, side="right")] += 1
+                    upto[np.searchsorted(goods, key, side="left")] += 1
         for c in junk_cols[junk_ptr[i] : junk_ptr[i + 1]]:
             key = -row[c] if negate else row[c]
             if key <= worst:

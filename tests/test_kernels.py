@@ -177,10 +177,13 @@ def test_counted_positions_equal_the_full_sort(data, descending, dtype):
 
 @pytest.mark.parametrize("levels, share_counted", [(4, 0), (50, 0), (10**6, 0.9)])
 @pytest.mark.parametrize("descending", [True, False])
-def test_counted_positions_equal_the_full_sort_on_many_rows(levels, share_counted, descending):
-    # 60 queries of 12 people against 400 images, junk (-1) and distractors (0) among them.
+@pytest.mark.parametrize("shift", [0, -1])  # scores in [0, 1) or in [-1, 0)
+def test_counted_positions_equal_the_full_sort_on_many_rows(levels, share_counted, descending,
+                                                            shift):  # fmt: skip
+    # 60 queries of 12 people against 400 images (two of the kernel's runs of entries it
+    # passes over, the second one short), junk (-1) and distractors (0) among them.
     rng = np.random.default_rng(levels)
-    scores = rng.integers(0, levels, (60, 400)) / levels
+    scores = rng.integers(0, levels, (60, 400)) / levels + shift
     labels, cams = rng.integers(-1, 12, 60), rng.integers(1, 4, 60)
     g_labels, g_cams = rng.integers(-1, 12, 400), rng.integers(1, 4, 400)
     counted = check_counted(scores, labels, cams, g_labels, g_cams, descending)
