@@ -115,9 +115,10 @@ def pair_scores(query, gallery, st: SpatialTemporalModel, fusion, stream: str = 
         stream: "joint" (the paper's score), "visual" (cosine similarity only), "st"
             (spatial-temporal probability only): the ablations of the paper's table; or
             "product", the Eqn. 5 baseline of Figure 4 (b).
-        similarity: optional (len(query), len(gallery)) C-contiguous array of the features'
-            type for the similarities, reused from block to block (a new 100 MB array pays
-            its page faults every time).
+        similarity: optional C-contiguous array of the features' type, of
+            len(query) x len(gallery) entries, for the similarities, reused from block to
+            block (a new 100 MB array pays its page faults every time); with ``transpose``
+            the product is taken as (len(gallery), len(query)).
         out: optional array for the scores, (len(query), len(gallery)) or, with
             ``transpose``, (len(gallery), len(query)); written as ``astype`` would.
 
@@ -130,10 +131,20 @@ def pair_scores(query, gallery, st: SpatialTemporalModel, fusion, stream: str = 
     # Deviation from the original: one matrix product per block of queries, not one
     # matrix-vector product per query. The two round differently in the last float32 bit,
     # which can swap two gallery images whose scores agree to about 1e-7.
-    if stream != "st":
+    if stream != "st" and transpose:
+        # The product in the output's orientation, whose rows the compiled pass reads in
+        # order; each entry is the same dot product, which NumPy's BLAS gives the same bits
+        # either way (tests/test_kernels.py checks it on real names).
+        shape = (len(gallery), len(query))
+        similarity = None if similarity is None else similarity.reshape(shape)
+        similarity = np.matmul(gallery.features, query.features.T, out=similarity)
+        if stream == "joint" and compiled(similarity, query, gallery, st, fusion):
+            return joint_block(similarity, query, gallery, st, fusion, out, transpose)
+        similarity = similarity.T
+    elif stream != "st":
         similarity = np.matmul(query.features, gallery.features.T, out=similarity)
-    if stream == "joint" and compiled(similarity, query, gallery, st, fusion):
-        return joint_block(similarity, query, gallery, st, fusion, out, transpose)
+        if stream == "joint" and compiled(similarity, query, gallery, st, fusion):
+            return joint_block(similarity, query, gallery, st, fusion, out)
     index = None if stream == "visual" else pair_index(query, gallery, st)
     scores = stream_scores(stream, similarity, index, st, fusion)
     scores = scores.T if transpose else scores
@@ -200,34 +211,34 @@ def joint_block(similarity, query, gallery, st: SpatialTemporalModel, fusion, ou
     similarities are overwritten.
 
     Args:
-        similarity: (Q, G) cosine similarities, float32 or float64 (see :func:`compiled`).
+        similarity: the cosine similarities, float32 or float64 (see :func:`compiled`):
+            (Q, G), or (G, Q) with ``transpose``; rows contiguous.
         query, gallery: the blocks' :class:`streid.interchange.Split` (cams, frames,
             sessions).
-        out: where to write the scores: (Q, G), or (G, Q) with ``transpose``; float64 (the
+        out: where to write the scores, in the similarities' orientation; float64 (the
             default) or float32 (step 6.1's, rounded as ``astype``).
 
     Returns:
         ``out``.
     """
     fusion = Fusion.of(fusion)
-    num_q, num_g = similarity.shape
+    num_lines, num_cols = similarity.shape
     if out is None:
-        out = np.empty((num_g, num_q) if transpose else (num_q, num_g))
+        out = np.empty((num_lines, num_cols))
     dtype = similarity.dtype.type
     sessions = query.sessions is not None and gallery.sessions is not None
-    q_side, g_side = _side(query, st, sessions), _side(gallery, st, sessions)
+    lines, columns = (gallery, query) if transpose else (query, gallery)
+    line_side, col_side = _side(lines, st, sessions), _side(columns, st, sessions)
     denominator = st.st_denominator(fusion.lambda1, fusion.gamma1)
     constants = (dtype(1), dtype(fusion.lambda0))
     table = (denominator, st.num_bins, float(st.interval))
 
-    def piece(q0, q1):  # queries q0..q1: their exp, then their scores
-        expo = np.multiply(similarity[q0:q1], -fusion.gamma0, out=similarity[q0:q1])
+    def piece(r0, r1):  # rows r0..r1: their exp, then their scores
+        expo = np.multiply(similarity[r0:r1], -fusion.gamma0, out=similarity[r0:r1])
         np.exp(expo, out=expo)
-        rows = tuple(a[q0:q1] for a in q_side)
-        if transpose:
-            kernels.joint_scores(expo.T, *constants, g_side, rows, False, *table, out[:, q0:q1])
-        else:
-            kernels.joint_scores(expo, *constants, rows, g_side, True, *table, out[q0:q1])
+        rows = tuple(a[r0:r1] for a in line_side)
+        kernels.joint_scores(expo, *constants, rows, col_side, not transpose, *table,
+                             out[r0:r1])  # fmt: skip
 
-    for_ranges(piece, num_q, max(1, PIECE // max(num_g, 1)))
+    for_ranges(piece, num_lines, max(1, PIECE // max(num_cols, 1)))
     return out

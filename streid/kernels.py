@@ -52,28 +52,17 @@ def joint_scores(expo, one, lam0, lines, columns, lines_are_queries, denominator
     index = np.empty(TILE, np.int32)
     denom = np.empty(TILE, np.float64)
     limits = (np.int32(denominator.size - 1), np.float64(num_bins), np.float64(interval))
-    # Lines strided in memory (step 6's transposed blocks) are copied a tile at a time, into
-    # rows padded off multiples of 4 KiB, which the cache would map onto one set.
-    strided = expo.strides[1] != expo.itemsize
-    copy = np.empty((num_lines if strided else 0, TILE + 16), expo.dtype)
     # A tile of columns for every line, in passes that each vectorise.
     for c0 in range(0, num_cols, TILE):
         c1 = min(num_cols, c0 + TILE)
         tile = (col_cb[c0:c1], col_b[c0:c1], col_t[c0:c1], col_s[c0:c1])
         k, d = index[: c1 - c0], denom[: c1 - c0]
-        if strided:
-            for j in range(c0, c1):  # reads along the memory
-                for i in range(num_lines):
-                    copy[i, j - c0] = expo[i, j]
         for i in range(num_lines):
             line = (line_cb[i], line_b[i], line_t[i], line_s[i])
             _table_index(line, tile, lines_are_queries, limits, k)
             for j in range(k.size):
                 d[j] = denominator[k[j]]
-            if strided:
-                _fuse(copy[i, : k.size], one, lam0, d, out[i, c0:c1])
-            else:
-                _fuse(expo[i, c0:c1], one, lam0, d, out[i, c0:c1])
+            _fuse(expo[i, c0:c1], one, lam0, d, out[i, c0:c1])
 
 
 @numba.njit(**_JIT)

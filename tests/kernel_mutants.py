@@ -33,7 +33,6 @@ MUTANTS = [
     ("& (col_s[j] == session)", "& (col_s[j] >= session)"),
     ("index[j] = base + np.int32(bins) if", "index[j] = base + np.int32(bins) + 1 if"),
     ("one / (one + lam0 * expo[j]) / denom[j]", "one / (one + expo[j]) / denom[j]"),
-    ("copy[i, j - c0] = expo[i, j]", "copy[i, j - c0] = expo[i, c0]"),
     ("hits += row[j] >= bound", "hits += row[j] > bound"),
     ("hits += row[j] <= worst", "hits += row[j] < worst"),
     ("bound = -worst", "bound = worst"),

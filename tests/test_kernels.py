@@ -61,7 +61,7 @@ def test_joint_block_is_numpys_joint_score_bit_for_bit(fusion_, interval, times,
     np.testing.assert_array_equal(got, expected)
     # Step 6's orientation: the transpose, rounded to float32 as astype does.
     out = np.empty((len(gallery), len(query)), np.float32)
-    joint_block(similarity.copy(), query, gallery, st, fusion_, out, transpose=True)
+    joint_block(similarity.T.copy(), query, gallery, st, fusion_, out, transpose=True)
     np.testing.assert_array_equal(out, expected.T.astype(np.float32))
 
 

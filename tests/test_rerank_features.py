@@ -13,6 +13,7 @@ from benchmarks import reference as ref
 from benchmarks.simulate import real_feature_set, real_histograms, write_run
 from streid.all_scores import CHUNK, FeatureColumns, all_scores_blocks
 from streid.datasets import MARKET
+from streid.fusion import STREAMS, pair_scores
 from streid.interchange import FeatureSet, Split
 from streid.matfile import ArrayColumns, MatColumns, write_matrix_by_columns
 from streid.rerank import re_ranking_columns
@@ -126,3 +127,19 @@ def test_missing_model_file(market_run, capsys):
     (market_run / "pytorch_result2.mat").unlink()
     err = run_fails(evaluate_rerank.main, ["--name", "run", "--from_features"], capsys)
     assert "pytorch_result2.mat not found" in err and "step 4" in err
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_a_chunk_of_s_is_step_5s_scores_transposed_bit_for_bit(stream):
+    # Step 6 takes each chunk's product as (chunk x everyone), in the orientation it writes
+    # S[:, chunk].T, where step 5's blocks are (queries x gallery): every entry is the same
+    # dot product, which must come out with the same bits. Real names, 512-d features.
+    features = real_feature_set(MARKET, dim=512, seed=2, num_queries=300)
+    features = FeatureSet(features.query, features.gallery[:3000])
+    st = SpatialTemporalModel(smooth_histograms(real_histograms(MARKET), 50.0), 100)
+    columns = FeatureColumns(features, st, 5.0, stream=stream)
+    everyone = columns.everyone
+    for c0 in (0, 1280, 3200):  # the last chunk has 100 columns
+        chunk = everyone[c0 : c0 + CHUNK]
+        expected = pair_scores(everyone, chunk, st, 5.0, stream).T.astype(np.float32)
+        np.testing.assert_array_equal(columns.chunk(c0), expected)
