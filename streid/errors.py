@@ -4,6 +4,8 @@ A user mistake (a missing file, a malformed name, a bad .mat) raises :class:`Use
 one-line message that names the thing and what was expected; the step scripts print that
 line and exit (see :func:`streid.cli.entry_point`). Notes and warnings go to stderr, so that
 stdout holds only a step's results (the original's ``top1:... mAP:...`` line and the like).
+A stop (Ctrl-C, SIGTERM, SIGHUP) is a KeyboardInterrupt (:class:`Interrupted`), which
+:func:`stops_deferred` holds back over statements that must not be split.
 
 This module has no dependencies: every part of the library can raise and warn without
 depending on the command line.

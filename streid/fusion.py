@@ -134,7 +134,7 @@ def pair_scores(query, gallery, st: SpatialTemporalModel, fusion, stream: str = 
     if stream != "st" and transpose:
         # The product in the output's orientation, whose rows the compiled pass reads in
         # order; each entry is the same dot product, which NumPy's BLAS gives the same bits
-        # either way (tests/test_kernels.py checks it on real names).
+        # either way (tests/test_rerank_features.py checks it on real names).
         shape = (len(gallery), len(query))
         similarity = None if similarity is None else similarity.reshape(shape)
         similarity = np.matmul(gallery.features, query.features.T, out=similarity)
