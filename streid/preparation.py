@@ -21,15 +21,13 @@ import fcntl
 import os
 import secrets
 import shutil
-import signal
-import threading
 from pathlib import Path
 
 from tqdm import tqdm
 
 from .dataset_yaml import DATASET_FILE, UNFINISHED_FILE, write_spec
 from .datasets import MSMT17, DatasetSpec
-from .errors import UserError
+from .errors import UserError, stops_deferred
 from .files import atomic_output, describe, remove_stale_temporaries, temporary_affixes
 
 # Market/Duke raw folder -> the prepared split it feeds.
@@ -44,7 +42,6 @@ MSMT17_LISTS = {
 
 # The entries of a prepared folder that prepare.py makes, and replaces on a new run.
 SPLITS = ("query", "gallery", "train_all", "train", "val")
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 Job = tuple[Path, str, str]  # (raw file, prepared split, "<id folder>/<prepared name>")
 
 
@@ -236,7 +233,7 @@ def swap_in(new: Path, save_path: Path, aside: list[Path]) -> None:
     marker covers the replacing: a process killed meanwhile leaves a folder that steps 2-4
     refuse (:func:`streid.dataset_yaml.resolve_spec`).
     """
-    with locked(save_path.parent), signals_deferred():
+    with locked(save_path.parent), stops_deferred():
         if new.parent == save_path.parent:
             try:
                 os.rename(new, save_path)  # also onto an empty folder
@@ -275,20 +272,3 @@ def locked(folder: Path):
         yield
     finally:
         os.close(fd)  # releases the lock
-
-
-@contextlib.contextmanager
-def signals_deferred():
-    """Ctrl-C, SIGTERM and SIGHUP received in the block take effect after it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = {s: signal.signal(s, lambda n, _: caught.append(n)) for s in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        if caught:
-            os.kill(os.getpid(), caught[0])
