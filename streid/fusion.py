@@ -131,20 +131,17 @@ def pair_scores(query, gallery, st: SpatialTemporalModel, fusion, stream: str = 
     # Deviation from the original: one matrix product per block of queries, not one
     # matrix-vector product per query. The two round differently in the last float32 bit,
     # which can swap two gallery images whose scores agree to about 1e-7.
-    if stream != "st" and transpose:
-        # The product in the output's orientation, whose rows the compiled pass reads in
-        # order; each entry is the same dot product, which NumPy's BLAS gives the same bits
-        # either way (tests/test_rerank_features.py checks it on real names).
-        shape = (len(gallery), len(query))
-        similarity = None if similarity is None else similarity.reshape(shape)
-        similarity = np.matmul(gallery.features, query.features.T, out=similarity)
+    if stream != "st":
+        # With ``transpose``, the product in the output's orientation, whose rows the
+        # compiled pass reads in order; each entry is the same dot product, which NumPy's
+        # BLAS gives the same bits either way (tests/test_rerank_features.py checks it).
+        lines, columns = (gallery, query) if transpose else (query, gallery)
+        if similarity is not None:
+            similarity = similarity.reshape(len(lines), len(columns))
+        similarity = np.matmul(lines.features, columns.features.T, out=similarity)
         if stream == "joint" and compiled(similarity, query, gallery, st, fusion):
             return joint_block(similarity, query, gallery, st, fusion, out, transpose)
-        similarity = similarity.T
-    elif stream != "st":
-        similarity = np.matmul(query.features, gallery.features.T, out=similarity)
-        if stream == "joint" and compiled(similarity, query, gallery, st, fusion):
-            return joint_block(similarity, query, gallery, st, fusion, out)
+        similarity = similarity.T if transpose else similarity
     index = None if stream == "visual" else pair_index(query, gallery, st)
     scores = stream_scores(stream, similarity, index, st, fusion)
     scores = scores.T if transpose else scores
